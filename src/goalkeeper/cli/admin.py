@@ -1,0 +1,174 @@
+"""Account, key, goal and recipient commands."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+from typing import Any
+
+from goalkeeper.cli import CliError, emit_json, open_checked
+from goalkeeper.config import Config
+from goalkeeper.core import imports
+from goalkeeper.core.accounts import create_account, ensure_schema
+from goalkeeper.core.keys import create_key
+from goalkeeper.core.registry import create_goal
+from goalkeeper.model import Counting, Scope
+from goalkeeper.store import open_store
+
+
+def register(command: Any, commands: Any) -> None:
+    init = command("init", "Create the schema if needed and an account with an admin key.", run_init)
+    init.add_argument("--account", default="default", metavar="NAME", help="account name")
+    init.add_argument("--json", action="store_true", help="print one JSON document")
+
+    keys = command("keys", "Create and revoke API keys.", lambda a, c: 0)
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="COMMAND", required=True)
+    create = command("create", "Create an API key (printed once).", run_keys_create, key_commands)
+    create.add_argument("--account", type=int, required=True, metavar="ID")
+    create.add_argument("--scope", choices=[s.value for s in Scope], required=True)
+    create.add_argument("--origin", action="append", default=[], metavar="URL",
+                        help="allowed website origin (tracker keys; repeatable)")
+    create.add_argument("--rate-limit", type=int, metavar="N",
+                        help="requests per second for this key (default: the server's)")
+    create.add_argument("--json", action="store_true", help="print one JSON document")
+    revoke = command("revoke", "Revoke an API key by its prefix.", run_keys_revoke, key_commands)
+    revoke.add_argument("prefix", metavar="KEY_PREFIX")
+
+    goals = command("goals", "Define business goals.", lambda a, c: 0)
+    goal_commands = goals.add_subparsers(dest="goals_command", metavar="COMMAND", required=True)
+    goal = command("create", "Define a business goal.", run_goals_create, goal_commands)
+    goal.add_argument("--account", type=int, required=True, metavar="ID")
+    goal.add_argument("--name", required=True)
+    goal.add_argument("--id", type=int, dest="goal_id", metavar="N", help="goal id (default: next free)")
+    goal.add_argument("--counting", choices=[c.value for c in Counting], default="every")
+    goal.add_argument("--window-days", type=int, metavar="D", help="attribution window in days")
+    goal.add_argument("--json", action="store_true", help="print one JSON document")
+
+    recipients = command("recipients", "The MessageGuid registry.", lambda a, c: 0)
+    rec_commands = recipients.add_subparsers(dest="rec_command", metavar="COMMAND", required=True)
+    imp = command("import", "Import a send log (CSV or NDJSON).", run_import, rec_commands)
+    imp.add_argument("file", metavar="FILE", help="CSV with a header line, or NDJSON ('-': stdin)")
+    imp.add_argument("--account", type=int, required=True, metavar="ID")
+    imp.add_argument("--message", type=int, metavar="ID", help="put every row on this message")
+    imp.add_argument("--format", choices=["csv", "ndjson"], help="default: from the file name")
+    imp.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def run_init(args: argparse.Namespace, config: Config) -> int:
+    store = open_store(config.database_url)
+    try:
+        ensure_schema(store)
+        store.close()
+        store = open_checked(config)
+        account = create_account(store, args.account)
+    finally:
+        store.close()
+    if args.json:
+        emit_json({"account_id": account.account_id, "api_key": account.api_key})
+    else:
+        print(f"account {account.account_id} created; admin API key (shown once):")
+        print(account.api_key)
+    return 0
+
+
+def run_keys_create(args: argparse.Namespace, config: Config) -> int:
+    store = open_checked(config)
+    try:
+        if args.account not in store.account_ids():
+            raise CliError(f"account {args.account} does not exist")
+        issued = create_key(store, args.account, Scope(args.scope), args.origin, args.rate_limit)
+    finally:
+        store.close()
+    if args.json:
+        emit_json({"key": issued.key, "prefix": issued.record.prefix,
+                   "scope": issued.record.scope.value, "account_id": issued.record.account_id})
+    else:
+        print(f"{issued.record.scope.value} key {issued.record.prefix} for account"
+              f" {issued.record.account_id} (shown once):", file=sys.stderr)
+        print(issued.key)
+    return 0
+
+
+def run_keys_revoke(args: argparse.Namespace, config: Config) -> int:
+    store = open_checked(config)
+    try:
+        prefix = args.prefix.removeprefix("gk_").split("_")[0]
+        if not store.revoke_api_key(prefix):
+            raise CliError(f"no active key with prefix {args.prefix!r}")
+    finally:
+        store.close()
+    print(f"key {prefix} revoked; every server stops accepting it within key_cache_seconds")
+    return 0
+
+
+def run_goals_create(args: argparse.Namespace, config: Config) -> int:
+    store = open_checked(config)
+    try:
+        if args.account not in store.account_ids():
+            raise CliError(f"account {args.account} does not exist")
+        goal = create_goal(store, args.account, args.name, args.goal_id,
+                           Counting(args.counting), args.window_days)
+    finally:
+        store.close()
+    if args.json:
+        emit_json({"account_id": goal.account_id, "id": goal.id, "name": goal.name,
+                   "counting": goal.counting.value, "window_days": goal.window_days})
+    else:
+        print(f"goal {goal.id} ({goal.name!r}) created for account {goal.account_id}")
+    return 0
+
+
+def run_import(args: argparse.Namespace, config: Config) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    if args.file == "-":
+        data = sys.stdin.buffer.read()
+        name = "stdin"
+    else:
+        path = Path(args.file)
+        if not path.is_file():
+            raise CliError(f"{args.file}: no such file")
+        data = path.read_bytes()
+        name = path.name
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{name}: not UTF-8 (byte {exc.start})") from None
+    fmt = args.format or imports.detect_format(name, text[:200])
+    store = open_checked(config)
+    try:
+        if args.account not in store.account_ids():
+            raise CliError(f"account {args.account} does not exist")
+        message = None
+        if args.message is not None:
+            message = store.get_message(args.account, args.message)
+            if message is None:
+                raise CliError(f"message {args.message} does not exist in account {args.account}")
+        try:
+            total = imports.check_file(io.StringIO(text), fmt, message)
+        except imports.ImportFailed as exc:
+            lines = "\n  ".join(exc.errors)
+            raise CliError(f"{name}: nothing imported, fix these records first:\n  {lines}") from None
+        with Progress(
+            TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            disable=args.json or not sys.stderr.isatty(), console=Console(stderr=True),
+        ) as progress:
+            task = progress.add_task("import", total=total)
+            result = imports.import_records(
+                store, args.account, io.StringIO(text), fmt, message,
+                lambda n: progress.advance(task, n),
+            )
+    finally:
+        store.close()
+    if args.json:
+        emit_json({"records": result.records, "inserted": result.inserted,
+                   "already_registered": result.already_registered,
+                   "messages_created": result.messages_created})
+    else:
+        print(f"{result.records} records: {result.inserted} registered,"
+              f" {result.already_registered} already registered,"
+              f" {result.messages_created} messages created")
+    return 0

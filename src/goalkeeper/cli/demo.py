@@ -1,0 +1,103 @@
+"""``goalkeeper demo``: a demo database with realistic data, then the server."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+from goalkeeper.config import Config
+from goalkeeper.core.accounts import create_account
+from goalkeeper.core.registry import create_goal, create_message, issue_recipients
+from goalkeeper.guid import format_guid, uuid7
+from goalkeeper.model import Channel, Counting, FulfillmentRequest, Source
+from goalkeeper.store import Store, open_store
+
+DEMO_DATABASE = "sqlite:///goalkeeper-demo.db"
+
+MESSAGES = [
+    ("Black Friday newsletter", Channel.EMAIL, 1200),
+    ("Cart reminder", Channel.EMAIL, 600),
+    ("Flash sale SMS", Channel.SMS_MMS, 500),
+    ("Back in stock push", Channel.WEB_PUSH, 400),
+]
+GOALS = [
+    ("Purchase", Counting.EVERY, 30),
+    ("Filled in the questionnaire", Counting.ONCE_PER_RECIPIENT, 14),
+    ("Newsletter sign-up", Counting.ONCE_PER_RECIPIENT, 7),
+]
+
+
+def register(command: Any) -> None:
+    demo = command("demo", "Seed a demo database and run the server on it.", run_demo)
+    demo.add_argument("--port", type=int, help="listen port (default 8080)")
+    demo.add_argument("--host", help="listen address (default 127.0.0.1)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed for the demo data")
+
+
+def seed(store: Store, rng: random.Random, days: int = 30) -> tuple[int, str, str]:
+    """Fill an upgraded store; returns (account id, admin key, one known GUID)."""
+    account = create_account(store, "Demo shop")
+    goals = [create_goal(store, account.account_id, name, counting=counting, window_days=window)
+             for name, counting, window in GOALS]
+    now = dt.datetime.now(dt.UTC)
+    guids: list[bytes] = []
+    for name, channel, size in MESSAGES:
+        sent = now - dt.timedelta(days=rng.randint(3, days - 1), hours=rng.randint(0, 23))
+        message = create_message(store, account.account_id, name, channel, "Customers", sent)
+        rows = issue_recipients(store, message, [(f"subscriber-{i}", uuid7()) for i in range(size)], sent)
+        for row in rows:
+            if rng.random() < 0.06:
+                guids.append(row.guid.bytes)
+                occurred = sent + dt.timedelta(minutes=rng.randint(5, 60 * 24 * 3))
+                goal = rng.choices(goals, weights=[6, 2, 1])[0]
+                value = rng.randint(900, 25_000) if goal.name == "Purchase" else 0
+                store.write_fulfillments(
+                    [FulfillmentRequest(account.account_id, goal.id, row.guid.bytes, value,
+                                        None, Source.JSON, None, min(occurred, now))], 24
+                )
+    known = format_guid(guids[0] if guids else rows[0].guid.bytes)
+    return account.account_id, account.api_key, known
+
+
+def run_demo(args: argparse.Namespace, config: Config) -> int:
+    from goalkeeper.cli.server import serve
+
+    if args.database_url is None:
+        config = Config.load({"database_url": DEMO_DATABASE, "host": args.host, "port": args.port})
+        path = Path(DEMO_DATABASE.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm", "-lock"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    store = open_store(config.database_url)
+    try:
+        store.upgrade()
+        account_id, key, guid = seed(store, random.Random(args.seed))
+        fulfillments = store.count_fulfillments(account_id)
+    finally:
+        store.close()
+    base = f"http://{config.host}:{config.port}"
+    body = (f"<ApiRequest><ApiKey>{key}</ApiKey><Data><GoalId>1</GoalId>"
+            f"<GoalValue>4990</GoalValue><MessageGuid>{{guid}}</MessageGuid></Data></ApiRequest>")
+    print(f"""
+goalkeeper demo: account {account_id} "Demo shop" with {len(GOALS)} goals, {len(MESSAGES)} messages
+on Email, SmsMms and WebPush, and {fulfillments} fulfillments, in {config.database_url}
+
+Admin API key (shown once): {key}
+
+Record a purchase worth 49.90 (answers 201 Created):
+
+  curl -i -X POST {base}/v2/Api/Goals -H 'Content-Type: application/xml' \\
+    --data '{body.format(guid=guid)}'
+
+The same with a GUID goalkeeper never issued (answers 400 "Message GUID was not recognized."):
+
+  curl -i -X POST {base}/v2/Api/Goals -H 'Content-Type: application/xml' \\
+    --data '{body.format(guid="00000000-0000-0000-0000-000000000000")}'
+
+Health: {base}/healthz   Stop with Ctrl+C.
+""", file=sys.stderr, flush=True)
+    serve(config)
+    return 0

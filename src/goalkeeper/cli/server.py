@@ -1,0 +1,102 @@
+"""``goalkeeper serve`` and ``goalkeeper db upgrade``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+from goalkeeper.config import Config
+from goalkeeper.core.accounts import create_account, ensure_schema
+from goalkeeper.errors import SchemaOutdated
+from goalkeeper.store import open_store
+
+
+def register(command: Any) -> None:
+    serve = command("serve", "Run the HTTP service.", run_serve)
+    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default 8080)")
+    serve.add_argument("--workers", type=int, help="server processes (default 1)")
+
+    db = command("db", "Database schema commands.", lambda a, c: 0)
+    db_commands = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    command("upgrade", "Create or migrate the database schema.", run_upgrade, db_commands)
+
+
+def run_upgrade(args: argparse.Namespace, config: Config) -> int:
+    store = open_store(config.database_url)
+    try:
+        before = store.schema_version()
+        applied = store.upgrade(lambda m: print(f"applying {m.version:04d}_{m.name}", file=sys.stderr))
+        after = store.schema_version()
+    finally:
+        store.close()
+    if applied:
+        print(f"schema upgraded from version {before} to {after}")
+    else:
+        print(f"schema is current (version {after})")
+    return 0
+
+
+def configure_logging(config: Config) -> None:
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def prepare_database(config: Config, announce: bool = True) -> None:
+    """Create the schema on an empty database, refuse a stale one, seed a first account."""
+    store = open_store(config.database_url)
+    try:
+        ensure_schema(store)
+        version = store.schema_version()
+        if version != store.latest_version():
+            raise SchemaOutdated(version, store.latest_version())
+        if not store.account_ids():
+            account = create_account(store, "default")
+            if announce:
+                print(
+                    f"Created account {account.account_id} with admin API key (shown once):\n"
+                    f"  {account.api_key}",
+                    file=sys.stderr,
+                )
+    finally:
+        store.close()
+
+
+def run_serve(args: argparse.Namespace, config: Config) -> int:
+    try:
+        prepare_database(config)
+    except SchemaOutdated as exc:
+        print(f"goalkeeper: error: {exc}", file=sys.stderr)
+        return 2
+    serve(config)
+    return 0
+
+
+def serve(config: Config) -> None:
+    import uvicorn
+
+    configure_logging(config)
+    options: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "log_level": config.log_level,
+        "access_log": config.access_log,
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    if config.workers > 1:
+        os.environ.update(config.to_environ())
+        uvicorn.run("goalkeeper.web.app:create_app", factory=True, workers=config.workers, **options)
+    else:
+        from goalkeeper.web.app import create_app
+
+        uvicorn.run(create_app(config), **options)

@@ -1,0 +1,214 @@
+"""Importing a send log into the MessageGuid registry (CSV or NDJSON).
+
+The whole file is checked first, so a bad record stops the import before anything is
+written, with its line number; then it is written in chunks, idempotently on the GUID
+(a GUID already registered is left as it is), so a re-run after an interruption
+finishes the job without duplicates.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from typing import IO, Any
+
+from goalkeeper.core.registry import check_subscriber, send_channel
+from goalkeeper.errors import GoalkeeperError, InvalidField
+from goalkeeper.guid import parse_guid
+from goalkeeper.model import Channel, Message, Recipient
+from goalkeeper.store import Store
+
+CHUNK = 5000
+MAX_ERRORS = 10
+FIELDS = ("guid", "message", "subscriber", "channel", "sent_at", "list")
+
+
+class ImportFailed(Exception):
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("\n".join(errors))
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    line: int
+    guid: uuid.UUID
+    message: str | None
+    subscriber: str
+    channel: Channel | None
+    sent_at: dt.datetime | None
+    list: str | None
+
+
+@dataclasses.dataclass
+class ImportResult:
+    records: int = 0
+    inserted: int = 0
+    messages_created: int = 0
+
+    @property
+    def already_registered(self) -> int:
+        return self.records - self.inserted
+
+
+def detect_format(name: str, head: str) -> str:
+    lower = name.lower()
+    if lower.endswith((".ndjson", ".jsonl")):
+        return "ndjson"
+    if lower.endswith(".csv"):
+        return "csv"
+    return "ndjson" if head.lstrip().startswith("{") else "csv"
+
+
+def _raw_records(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line number, record or the reason it cannot be read) for each record."""
+    if fmt == "csv":
+        reader = csv.DictReader(stream)
+        if reader.fieldnames is None:
+            return
+        unknown = [f for f in reader.fieldnames if f not in FIELDS]
+        if unknown:
+            yield 1, f"unknown column(s): {', '.join(unknown)}"
+            return
+        for row in reader:
+            if None in row:
+                yield reader.line_num, "more values than columns"
+            else:
+                yield reader.line_num, dict(row)
+        return
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, f"not valid JSON ({exc.msg})"
+            continue
+        if not isinstance(value, dict):
+            yield number, "each line must be a JSON object"
+            continue
+        yield number, value
+
+
+def _text(record: dict[str, Any], name: str) -> str | None:
+    value = record.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidField(f"{name} must be a string")
+    return value.strip() or None
+
+
+def _record(line: int, raw: dict[str, Any], message: Message | None) -> Record:
+    unknown = [k for k in raw if k not in FIELDS]
+    if unknown:
+        raise InvalidField(f"unknown field(s): {', '.join(map(str, unknown))}")
+    guid_text = _text(raw, "guid")
+    if guid_text is None:
+        raise InvalidField("guid is required")
+    guid = parse_guid(guid_text)
+    if guid is None:
+        raise InvalidField(f"guid {guid_text[:40]!r} is not a GUID")
+    subscriber_text = _text(raw, "subscriber")
+    if subscriber_text is None:
+        raise InvalidField("subscriber is required")
+    channel_text = _text(raw, "channel")
+    channel = None if channel_text is None else send_channel(channel_text)
+    name = _text(raw, "message")
+    if message is None:
+        if name is None:
+            raise InvalidField("message is required (or pass --message ID)")
+        if channel is None:
+            raise InvalidField("channel is required (or pass --message ID)")
+    elif channel is not None and channel is not message.channel:
+        raise InvalidField(f"channel {channel.value} differs from message {message.id}'s channel")
+    sent_text = _text(raw, "sent_at")
+    sent_at = None
+    if sent_text is not None:
+        try:
+            sent_at = dt.datetime.fromisoformat(sent_text.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidField(f"sent_at {sent_text[:40]!r} is not an RFC 3339 time") from None
+        if sent_at.tzinfo is None:
+            raise InvalidField("sent_at needs a time zone offset (e.g. 2026-11-27T10:00:00Z)")
+    return Record(line, uuid.UUID(bytes=guid), name, check_subscriber(subscriber_text), channel,
+                  sent_at, _text(raw, "list"))
+
+
+def read_records(stream: IO[str], fmt: str, message: Message | None) -> Iterator[Record | str]:
+    """Each record, or an error text naming its line."""
+    for line, raw in _raw_records(stream, fmt):
+        if isinstance(raw, str):
+            yield f"line {line}: {raw}"
+            continue
+        try:
+            yield _record(line, raw, message)
+        except GoalkeeperError as exc:
+            yield f"line {line}: {exc.message}"
+
+
+def check_file(stream: IO[str], fmt: str, message: Message | None) -> int:
+    """Validate every record; ImportFailed names the first bad lines. Returns the count."""
+    errors: list[str] = []
+    count = 0
+    for item in read_records(stream, fmt, message):
+        if isinstance(item, str):
+            errors.append(item)
+            if len(errors) >= MAX_ERRORS:
+                break
+        else:
+            count += 1
+    if errors:
+        raise ImportFailed(errors)
+    return count
+
+
+def import_records(
+    store: Store,
+    account_id: int,
+    stream: IO[str],
+    fmt: str,
+    message: Message | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Write the (already checked) records in chunks; ``progress`` gets each chunk's size."""
+    result = ImportResult()
+    messages: dict[tuple[str, Channel], Message] = {}
+    now = dt.datetime.now(dt.UTC)
+    chunk: list[Recipient] = []
+
+    def flush() -> None:
+        result.inserted += store.add_recipients(chunk)
+        if progress:
+            progress(len(chunk))
+        chunk.clear()
+
+    for record in read_records(stream, fmt, message):
+        if isinstance(record, str):
+            raise ImportFailed([record])  # the file changed since it was checked
+        target = message
+        if target is None:
+            assert record.message is not None and record.channel is not None
+            key = (record.message, record.channel)
+            target = messages.get(key)
+            if target is None:
+                target = store.find_message(account_id, record.message, record.channel)
+                if target is None:
+                    target = store.create_message(account_id, record.message, record.channel,
+                                                  record.list, record.sent_at)
+                    result.messages_created += 1
+                messages[key] = target
+        chunk.append(Recipient(record.guid, account_id, target.id, record.subscriber,
+                               target.channel, record.sent_at or target.sent_at or now,
+                               record.list or target.list))
+        result.records += 1
+        if len(chunk) >= CHUNK:
+            flush()
+    if chunk:
+        flush()
+    return result
+

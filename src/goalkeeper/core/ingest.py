@@ -1,0 +1,38 @@
+"""Recording fulfillments: authentication, the writer, and the answer per request.
+
+The wire adapters turn bytes into typed values and call :class:`Ingestor`; it checks
+the key, hands the request to the group-commit writer and returns what was stored or
+raises the error the store found (unknown GUID, unknown goal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from goalkeeper.core.keys import KeyCache, require_scope
+from goalkeeper.core.writer import Writer
+from goalkeeper.errors import GoalkeeperError
+from goalkeeper.model import ApiKey, FulfillmentRequest, Scope, Stored
+
+INGEST_SCOPES = (Scope.ADMIN, Scope.INGEST)
+
+
+class Ingestor:
+    def __init__(self, keys: KeyCache, writer: Writer):
+        self.keys = keys
+        self.writer = writer
+
+    async def authenticate(self, key: str, scopes: Sequence[Scope] = INGEST_SCOPES) -> ApiKey:
+        """The key's record if it may act with one of ``scopes``; raises ApiKeyInvalid."""
+        hit, record = self.keys.cached(key)
+        if not hit:
+            record = await asyncio.to_thread(self.keys.resolve, key)
+        return require_scope(record, scopes)
+
+    async def fulfill(self, request: FulfillmentRequest) -> Stored:
+        """Store one fulfillment durably (or find its earlier twin) and say which."""
+        outcome = await self.writer.submit(request)
+        if isinstance(outcome, GoalkeeperError):
+            raise outcome
+        return outcome

@@ -1,0 +1,99 @@
+"""API keys: issued once, stored as SHA-256 hashes, checked through a short-lived cache.
+
+A key looks like ``gk_<prefix>_<secret>``: the 8-hex-digit prefix names the key in
+listings and in ``goalkeeper keys revoke``; the 128-bit secret makes guessing useless,
+so a fast hash is enough. The cache is per process and trusts an answer for
+``key_cache_seconds``: that is the documented bound on how long a revoked key keeps
+working in a process that has just seen it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from goalkeeper.errors import ApiKeyInvalid, InvalidField
+from goalkeeper.model import ApiKey, Scope
+from goalkeeper.store import Store
+
+KEY_PREFIX = "gk_"
+_MAX_KEY_LENGTH = 200
+
+
+def hash_key(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+
+@dataclasses.dataclass(frozen=True)
+class IssuedKey:
+    key: str  # shown once, never stored
+    record: ApiKey
+
+
+def create_key(
+    store: Store,
+    account_id: int,
+    scope: Scope,
+    origins: Sequence[str] = (),
+    rate_limit: int | None = None,
+) -> IssuedKey:
+    """Issue a new key for an account; the plain key is returned once and never stored."""
+    if scope is Scope.TRACKER and not origins:
+        raise InvalidField("A tracker key needs at least one allowed origin (--origin).")
+    for origin in origins:
+        if not origin.startswith(("http://", "https://")) or origin.rstrip("/") != origin:
+            raise InvalidField(
+                f"Origin {origin!r} must look like https://shop.example (scheme and host, no path)."
+            )
+    prefix = secrets.token_hex(4)
+    key = f"{KEY_PREFIX}{prefix}_{secrets.token_hex(16)}"
+    record = store.insert_api_key(account_id, prefix, hash_key(key), scope, origins, rate_limit)
+    return IssuedKey(key, record)
+
+
+class KeyCache:
+    """Resolves presented keys to their records, caching hits and misses briefly."""
+
+    def __init__(self, store: Store, ttl_seconds: float, max_entries: int = 10_000):
+        self._store = store
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._entries: OrderedDict[bytes, tuple[float, ApiKey | None]] = OrderedDict()
+
+    def cached(self, key: str) -> tuple[bool, ApiKey | None]:
+        """(found in cache, record) without touching the store; cheap enough for the loop."""
+        entry = self._entries.get(hash_key(key))
+        if entry is None or entry[0] < time.monotonic():
+            return False, None
+        return True, entry[1]
+
+    def resolve(self, key: str) -> ApiKey | None:
+        """The active key record for ``key``, or None (reads the store on a cache miss)."""
+        if not key or len(key) > _MAX_KEY_LENGTH:
+            return None
+        digest = hash_key(key)
+        now = time.monotonic()
+        entry = self._entries.get(digest)
+        if entry is not None and entry[0] >= now:
+            return entry[1]
+        record = self._store.find_api_key(digest)
+        self._entries[digest] = (now + self._ttl, record)
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+        return record
+
+    def forget(self) -> None:
+        self._entries.clear()
+
+
+def require_scope(record: ApiKey | None, allowed: Sequence[Scope]) -> ApiKey:
+    """The record if it exists and has one of ``allowed`` scopes; else the 403."""
+    if record is None or record.scope not in allowed:
+        raise ApiKeyInvalid()
+    return record
+

@@ -1,0 +1,91 @@
+"""Goals, messages and the MessageGuid registry: the rules for defining them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+
+from goalkeeper.errors import InvalidField
+from goalkeeper.guid import uuid7
+from goalkeeper.model import INT32_MAX, INT64_MAX, INT64_MIN, Channel, Counting, Goal, Message, Recipient
+from goalkeeper.store import Store
+from goalkeeper.store.base import NewGoal
+
+MAX_NAME = 200
+MAX_SUBSCRIBER_ID = 200
+
+
+def check_name(name: str, what: str = "name") -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME:
+        raise InvalidField(f"{what} must be 1 to {MAX_NAME} characters.")
+    return name
+
+
+def create_goal(
+    store: Store,
+    account_id: int,
+    name: str,
+    goal_id: int | None = None,
+    counting: Counting = Counting.EVERY,
+    window_days: int | None = None,
+    default_value: int = 0,
+) -> Goal:
+    if goal_id is not None and not 1 <= goal_id <= INT32_MAX:
+        raise InvalidField(f"Goal id must be between 1 and {INT32_MAX}.")
+    if window_days is not None and not 1 <= window_days <= 3650:
+        raise InvalidField("window_days must be between 1 and 3650.")
+    if not INT64_MIN <= default_value <= INT64_MAX:
+        raise InvalidField("default_value must be a signed 64-bit integer.")
+    return store.create_goal(
+        NewGoal(account_id, check_name(name), goal_id, counting, window_days, default_value)
+    )
+
+
+def send_channel(text: str) -> Channel:
+    """A channel a message can be sent on (``All`` is only a filter)."""
+    try:
+        channel = Channel(text)
+    except ValueError:
+        channel = None
+    if channel is None or channel is Channel.ALL:
+        raise InvalidField("channel must be one of: Email, SmsMms, WebPush.")
+    return channel
+
+
+def create_message(
+    store: Store,
+    account_id: int,
+    name: str,
+    channel: Channel,
+    list_name: str | None = None,
+    sent_at: dt.datetime | None = None,
+) -> Message:
+    if channel is Channel.ALL:
+        raise InvalidField("channel must be one of: Email, SmsMms, WebPush.")
+    return store.create_message(account_id, check_name(name), channel, list_name, sent_at)
+
+
+def check_subscriber(subscriber_id: str) -> str:
+    subscriber_id = subscriber_id.strip()
+    if not subscriber_id or len(subscriber_id) > MAX_SUBSCRIBER_ID:
+        raise InvalidField(f"subscriber must be 1 to {MAX_SUBSCRIBER_ID} characters.")
+    return subscriber_id
+
+
+def issue_recipients(
+    store: Store,
+    message: Message,
+    subscribers: Sequence[tuple[str, uuid.UUID | None]],
+    sent_at: dt.datetime | None = None,
+) -> list[Recipient]:
+    """Register one send per subscriber, issuing a UUIDv7 where no GUID is given."""
+    when = sent_at or message.sent_at or dt.datetime.now(dt.UTC)
+    rows = [
+        Recipient(guid or uuid7(), message.account_id, message.id, check_subscriber(sub),
+                  message.channel, when, message.list)
+        for sub, guid in subscribers
+    ]
+    store.add_recipients(rows)
+    return rows

@@ -1,0 +1,137 @@
+"""The group-commit writer: many concurrent requests, one transaction, then the answers.
+
+Requests hand a validated :class:`FulfillmentRequest` to :meth:`Writer.submit` and
+await its outcome. One thread per process takes whatever is queued (up to
+``batch_max``), writes it in one transaction through the store, and only after the
+commit resolves each request's future. While the thread commits, new requests queue
+up, so batches grow with load on their own; when other requests are known to be on
+their way (``expect``), the thread waits up to ``batch_wait_us`` for them, and never
+when nothing else is in flight, so a lone request pays no timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from goalkeeper.errors import GoalkeeperError, InternalError, StorageUnavailable
+from goalkeeper.model import FulfillmentRequest
+from goalkeeper.store.base import Store, WriteOutcome
+
+log = logging.getLogger("goalkeeper.writer")
+
+_Item = tuple[FulfillmentRequest, "asyncio.Future[WriteOutcome]"]
+
+
+class Writer:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        batch_max: int = 512,
+        batch_wait_us: int = 500,
+        idempotency_hours: int = 24,
+        on_batch: Callable[[int, float], None] | None = None,
+    ):
+        self._store = store
+        self._batch_max = batch_max
+        self._batch_wait = batch_wait_us / 1_000_000
+        self._idempotency_hours = idempotency_hours
+        self._on_batch = on_batch
+        self._queue: collections.deque[_Item] = collections.deque()
+        self._wakeup = threading.Condition(threading.Lock())
+        self._expected = 0  # requests parsed in the loop but not yet submitted
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="goalkeeper-writer", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        """Commit and answer everything queued, then end the thread."""
+        with self._wakeup:
+            self._stopping = True
+            self._wakeup.notify()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+
+    def expect(self, delta: int) -> None:
+        """Tell the writer a request is on its way (+1) or no longer coming (-1)."""
+        self._expected += delta
+
+    async def submit(self, request: FulfillmentRequest) -> WriteOutcome:
+        """Queue one request; its outcome arrives once its transaction has committed."""
+        loop = self._loop
+        assert loop is not None, "writer not started"
+        if self._stopping:
+            raise StorageUnavailable()
+        future: asyncio.Future[WriteOutcome] = loop.create_future()
+        with self._wakeup:
+            self._queue.append((request, future))
+            self._wakeup.notify()
+        return await future
+
+    async def submit_many(self, requests: Sequence[FulfillmentRequest]) -> list[WriteOutcome]:
+        return list(await asyncio.gather(*(self.submit(r) for r in requests)))
+
+    # -- the thread -----------------------------------------------------------------------
+
+    def _take(self) -> list[_Item] | None:
+        with self._wakeup:
+            while not self._queue:
+                if self._stopping:
+                    return None
+                self._wakeup.wait()
+            if len(self._queue) < self._batch_max and self._expected > 0 and not self._stopping:
+                deadline = time.monotonic() + self._batch_wait
+                while len(self._queue) < self._batch_max and self._expected > 0:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._wakeup.wait(left)
+            n = min(len(self._queue), self._batch_max)
+            return [self._queue.popleft() for _ in range(n)]
+
+    def _run(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        while True:
+            items = self._take()
+            if items is None:
+                return
+            started = time.perf_counter()
+            outcomes: list[WriteOutcome] | GoalkeeperError
+            try:
+                outcomes = self._store.write_fulfillments(
+                    [request for request, _ in items], self._idempotency_hours
+                )
+            except GoalkeeperError as exc:
+                log.warning("batch of %d failed: %s", len(items), exc.message)
+                outcomes = exc
+            except Exception:
+                log.exception("batch of %d failed unexpectedly", len(items))
+                outcomes = InternalError()
+            elapsed = time.perf_counter() - started
+            if self._on_batch is not None:
+                self._on_batch(len(items), elapsed)
+            loop.call_soon_threadsafe(_resolve, [f for _, f in items], outcomes)
+
+
+def _resolve(
+    futures: list[asyncio.Future[WriteOutcome]], outcomes: list[WriteOutcome] | GoalkeeperError
+) -> None:
+    for i, future in enumerate(futures):
+        if future.done():
+            continue
+        if isinstance(outcomes, GoalkeeperError):
+            future.set_exception(outcomes)
+        else:
+            future.set_result(outcomes[i])

@@ -1,0 +1,195 @@
+"""The one error family of goalkeeper.
+
+Every failure a client can see is a subclass of :class:`GoalkeeperError`. Each class
+carries its HTTP status, a stable machine-readable ``code`` and the human-readable
+wire message. The wire adapters render them (XML envelope on the ExpertSender paths,
+``{"error": {...}}`` on the JSON API); nothing else builds an error response.
+
+    GoalkeeperError
+    ├── BadRequest (400)
+    │   ├── InvalidDocument            invalid_document
+    │   ├── DtdNotAllowed              dtd_not_allowed
+    │   ├── GoalIdRequired             goal_id_required
+    │   ├── GoalIdInvalid              goal_id_invalid
+    │   ├── GoalNotRecognized          goal_not_recognized
+    │   ├── GoalValueInvalid           goal_value_invalid
+    │   ├── MessageGuidRequired        message_guid_required
+    │   ├── MessageGuidNotRecognized   message_guid_not_recognized
+    │   ├── ChannelInvalid             channel_invalid
+    │   └── InvalidField               invalid_field (JSON and CLI validation)
+    ├── ApiKeyInvalid (403)            api_key_invalid
+    ├── Forbidden (403)                forbidden (key valid, scope too narrow)
+    ├── NotFound (404)                 not_found
+    ├── MethodNotAllowed (405)         method_not_allowed, carries ``Allow``
+    ├── Conflict (409)                 conflict
+    ├── BodyTooLarge (413)             body_too_large
+    ├── UnsupportedEncoding (415)      unsupported_content_encoding
+    ├── RateLimited (429)              rate_limited, carries ``Retry-After``
+    ├── InternalError (500)            internal_error
+    └── StorageUnavailable (503)       unavailable, carries ``Retry-After``
+"""
+
+from __future__ import annotations
+
+
+class GoalkeeperError(Exception):
+    """Base of every error a client can see."""
+
+    status: int = 500
+    code: str = "internal_error"
+    message: str = "Internal server error."
+
+    def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None):
+        if message is not None:
+            self.message = message
+        self.headers: dict[str, str] = dict(headers or {})
+        super().__init__(self.message)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class BadRequest(GoalkeeperError):
+    status = 400
+    code = "bad_request"
+    message = "Bad request."
+
+
+class InvalidDocument(BadRequest):
+    code = "invalid_document"
+    message = "Request is not a valid ApiRequest XML document."
+
+
+class DtdNotAllowed(BadRequest):
+    code = "dtd_not_allowed"
+    message = "DTDs are not allowed."
+
+
+class GoalIdRequired(BadRequest):
+    code = "goal_id_required"
+    message = "GoalId is required."
+
+
+class GoalIdInvalid(BadRequest):
+    code = "goal_id_invalid"
+    message = "GoalId must be an integer."
+
+
+class GoalNotRecognized(BadRequest):
+    code = "goal_not_recognized"
+    message = "Goal was not recognized."
+
+
+class GoalValueInvalid(BadRequest):
+    code = "goal_value_invalid"
+    message = "GoalValue must be an integer."
+
+
+class MessageGuidRequired(BadRequest):
+    code = "message_guid_required"
+    message = "MessageGuid is required."
+
+
+class MessageGuidNotRecognized(BadRequest):
+    code = "message_guid_not_recognized"
+    message = "Message GUID was not recognized."
+
+
+class ChannelInvalid(BadRequest):
+    code = "channel_invalid"
+    message = "Channel must be one of: All, Email, SmsMms, WebPush."
+
+
+class InvalidField(BadRequest):
+    """A field of a JSON body, a CLI argument or an imported record is wrong."""
+
+    code = "invalid_field"
+    message = "A field is invalid."
+
+
+class ApiKeyInvalid(GoalkeeperError):
+    status = 403
+    code = "api_key_invalid"
+    message = "API key was invalid."
+
+
+class Forbidden(GoalkeeperError):
+    status = 403
+    code = "forbidden"
+    message = "This API key's scope does not allow this action."
+
+
+class NotFound(GoalkeeperError):
+    status = 404
+    code = "not_found"
+    message = "Resource not found."
+
+
+class MethodNotAllowed(GoalkeeperError):
+    status = 405
+    code = "method_not_allowed"
+    message = "Only POST is allowed for this resource."
+
+    def __init__(self, allow: str = "POST", message: str | None = None):
+        super().__init__(message, headers={"Allow": allow})
+
+
+class Conflict(GoalkeeperError):
+    status = 409
+    code = "conflict"
+    message = "The resource already exists."
+
+
+class BodyTooLarge(GoalkeeperError):
+    status = 413
+    code = "body_too_large"
+    message = "Request body is too large."
+
+
+class UnsupportedEncoding(GoalkeeperError):
+    status = 415
+    code = "unsupported_content_encoding"
+    message = "Content-Encoding must be gzip, deflate or identity."
+
+
+class RateLimited(GoalkeeperError):
+    status = 429
+    code = "rate_limited"
+    message = "Too many requests."
+
+    def __init__(self, retry_after: int = 1, message: str | None = None):
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
+
+
+class InternalError(GoalkeeperError):
+    status = 500
+    code = "internal_error"
+    message = "Internal server error."
+
+
+class StorageUnavailable(GoalkeeperError):
+    status = 503
+    code = "unavailable"
+    message = "Service temporarily unavailable."
+
+    def __init__(self, retry_after: int = 1, message: str | None = None):
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
+
+
+class SchemaOutdated(Exception):
+    """The database schema is not the one this goalkeeper expects (operator error)."""
+
+    def __init__(self, current: int, latest: int):
+        self.current = current
+        self.latest = latest
+        if current < latest:
+            text = (
+                f"The database schema is at version {current}, this goalkeeper needs {latest}:"
+                " run `goalkeeper db upgrade`."
+            )
+        else:
+            text = (
+                f"The database schema is at version {current}, newer than this goalkeeper"
+                f" ({latest}): upgrade goalkeeper."
+            )
+        super().__init__(text)

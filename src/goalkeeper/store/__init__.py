@@ -1,0 +1,26 @@
+"""Storage backends: SQLite (embedded default) and PostgreSQL, behind one protocol."""
+
+from __future__ import annotations
+
+from goalkeeper.store.base import Store
+
+
+def open_store(url: str) -> Store:
+    """Open the store a database URL names (``sqlite:///PATH`` or ``postgresql://...``)."""
+    if url.startswith("sqlite:///"):
+        from goalkeeper.store.sqlite import SqliteStore
+
+        path = url[len("sqlite:///") :]
+        if not path:
+            raise ValueError("sqlite:/// URL needs a file path, e.g. sqlite:///goalkeeper.db")
+        return SqliteStore(path)
+    if url.startswith(("postgresql://", "postgres://")):
+        from goalkeeper.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ValueError(
+        f"Unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
+    )
+
+
+__all__ = ["Store", "open_store"]

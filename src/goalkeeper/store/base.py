@@ -1,0 +1,121 @@
+"""What every storage backend offers the core, and what they share.
+
+A store is synchronous and thread-safe: the core calls it from the writer thread (the
+hot path, batched) and from worker threads (admin and report calls). Each backend
+keeps its SQL to itself; nothing above this package sees a dialect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib.resources
+import re
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from goalkeeper.errors import GoalkeeperError
+from goalkeeper.model import ApiKey, Channel, Counting, FulfillmentRequest, Goal, Message, Recipient, Scope, Stored
+
+WriteOutcome = Stored | GoalkeeperError
+
+
+@dataclasses.dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def migrations(dialect: str) -> list[Migration]:
+    """The numbered migrations of one dialect, oldest first."""
+    folder = importlib.resources.files("goalkeeper.store") / "migrations" / dialect
+    found = []
+    for entry in folder.iterdir():
+        match = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text("utf-8")))
+    found.sort(key=lambda m: m.version)
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class NewGoal:
+    account_id: int
+    name: str
+    id: int | None = None
+    counting: Counting = Counting.EVERY
+    window_days: int | None = None
+    default_value: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class FulfillmentRow:
+    """A stored fulfillment, as read back."""
+
+    id: int
+    account_id: int
+    goal_id: int
+    message_guid: bytes
+    message_id: int
+    subscriber_id: str
+    channel: Channel
+    value: int
+    source: str
+    idempotency_key: str | None
+    occurred_at: dt.datetime
+    received_at: dt.datetime
+
+
+class Store(Protocol):
+    dialect: str
+
+    def close(self) -> None: ...
+
+    # schema
+    def schema_version(self) -> int: ...
+    def latest_version(self) -> int: ...
+    def upgrade(self, progress: Callable[[Migration], None] | None = None) -> list[Migration]: ...
+    def ping(self) -> None: ...
+
+    # accounts and keys
+    def create_account(self, name: str) -> int: ...
+    def account_ids(self) -> list[int]: ...
+    def insert_api_key(
+        self,
+        account_id: int,
+        prefix: str,
+        key_hash: bytes,
+        scope: Scope,
+        origins: Sequence[str] = (),
+        rate_limit: int | None = None,
+    ) -> ApiKey: ...
+    def find_api_key(self, key_hash: bytes) -> ApiKey | None: ...
+    def revoke_api_key(self, prefix: str) -> bool: ...
+
+    # goals and messages
+    def create_goal(self, goal: NewGoal) -> Goal: ...
+    def get_goal(self, account_id: int, goal_id: int) -> Goal | None: ...
+    def list_goals(self, account_id: int) -> list[Goal]: ...
+    def create_message(
+        self,
+        account_id: int,
+        name: str,
+        channel: Channel,
+        list_name: str | None = None,
+        sent_at: dt.datetime | None = None,
+    ) -> Message: ...
+    def get_message(self, account_id: int, message_id: int) -> Message | None: ...
+    def find_message(self, account_id: int, name: str, channel: Channel) -> Message | None: ...
+
+    # the GUID registry
+    def add_recipients(self, rows: Sequence[Recipient]) -> int: ...
+    def get_recipient(self, guid: bytes) -> Recipient | None: ...
+    def count_recipients(self, account_id: int) -> int: ...
+
+    # fulfillments
+    def write_fulfillments(
+        self, batch: Sequence[FulfillmentRequest], idempotency_hours: int
+    ) -> list[WriteOutcome]: ...
+    def list_fulfillments(self, account_id: int, limit: int = 1000) -> list[FulfillmentRow]: ...
+    def count_fulfillments(self, account_id: int | None = None) -> int: ...

@@ -1,0 +1,434 @@
+"""The embedded SQLite store (the zero-set-up default).
+
+WAL journal, ``synchronous=FULL`` (a commit is on disk before it returns), one
+connection per thread. Every write transaction holds an exclusive ``flock`` on a lock
+file beside the database, so several goalkeeper processes can share one file without
+SQLite's busy-retry sleeps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+
+from goalkeeper.errors import (
+    Conflict,
+    GoalNotRecognized,
+    MessageGuidNotRecognized,
+    SchemaOutdated,
+    StorageUnavailable,
+)
+from goalkeeper.model import (
+    ApiKey,
+    Channel,
+    Counting,
+    FulfillmentRequest,
+    Goal,
+    Message,
+    Recipient,
+    Scope,
+    Stored,
+    utcnow,
+)
+from goalkeeper.store.base import FulfillmentRow, Migration, NewGoal, WriteOutcome, migrations
+
+UTC = dt.UTC
+
+
+def ts(value: dt.datetime) -> str:
+    """A datetime as the UTC text stored in SQLite."""
+    return value.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")[:26]
+
+
+def parse_ts(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+class SqliteStore:
+    dialect = "sqlite"
+
+    def __init__(self, path: str):
+        self.path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._lock_fd: int | None = None
+        self._known_goals: set[tuple[int, int]] = set()
+        self._migrations = migrations(self.dialect)
+        try:
+            self._lock_fd = os.open(path + "-lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StorageUnavailable(message=f"cannot open {path}: {exc.strerror}") from None
+
+    # -- connections ------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 10000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, exclusive across threads and processes."""
+        conn = self._conn()
+        with self._write_lock:
+            assert self._lock_fd is not None, "store is closed"
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                raise StorageUnavailable(message=f"database error: {exc}") from exc
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _read(self) -> sqlite3.Connection:
+        return self._conn()
+
+    # -- schema -------------------------------------------------------------------------
+
+    def latest_version(self) -> int:
+        return self._migrations[-1].version
+
+    def schema_version(self) -> int:
+        conn = self._read()
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone()
+        if not exists:
+            return 0
+        row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    def upgrade(self, progress: Callable[[Migration], None] | None = None) -> list[Migration]:
+        applied: list[Migration] = []
+        with self._write() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            current = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] or 0
+            for migration in self._migrations:
+                if migration.version <= current:
+                    continue
+                if progress:
+                    progress(migration)
+                for statement in _split_sql(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, ts(utcnow())),
+                )
+                applied.append(migration)
+        return applied
+
+    def ping(self) -> None:
+        try:
+            self._read().execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(message=f"database error: {exc}") from exc
+        version = self.schema_version()
+        if version != self.latest_version():
+            raise SchemaOutdated(version, self.latest_version())
+
+    # -- accounts and keys --------------------------------------------------------------
+
+    def create_account(self, name: str) -> int:
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO accounts (name, created_at) VALUES (?, ?)", (name, ts(utcnow()))
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def account_ids(self) -> list[int]:
+        return [r[0] for r in self._read().execute("SELECT id FROM accounts ORDER BY id")]
+
+    def insert_api_key(
+        self,
+        account_id: int,
+        prefix: str,
+        key_hash: bytes,
+        scope: Scope,
+        origins: Sequence[str] = (),
+        rate_limit: int | None = None,
+    ) -> ApiKey:
+        with self._write() as conn:
+            if not conn.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone():
+                raise Conflict(f"Account {account_id} does not exist.")
+            cur = conn.execute(
+                "INSERT INTO api_keys (account_id, prefix, key_hash, scope, origins, rate_limit,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (account_id, prefix, key_hash, scope.value, " ".join(origins), rate_limit, ts(utcnow())),
+            )
+            assert cur.lastrowid is not None
+            return ApiKey(cur.lastrowid, account_id, prefix, scope, tuple(origins), rate_limit)
+
+    def find_api_key(self, key_hash: bytes) -> ApiKey | None:
+        row = (
+            self._read()
+            .execute(
+                "SELECT id, account_id, prefix, scope, origins, rate_limit FROM api_keys"
+                " WHERE key_hash = ? AND revoked_at IS NULL",
+                (key_hash,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return ApiKey(row[0], row[1], row[2], Scope(row[3]), tuple(row[4].split()), row[5])
+
+    def revoke_api_key(self, prefix: str) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE prefix = ? AND revoked_at IS NULL",
+                (ts(utcnow()), prefix),
+            )
+            return cur.rowcount > 0
+
+    # -- goals and messages -------------------------------------------------------------
+
+    def create_goal(self, goal: NewGoal) -> Goal:
+        created = utcnow()
+        with self._write() as conn:
+            goal_id = goal.id
+            if goal_id is None:
+                row = conn.execute(
+                    "SELECT coalesce(max(id), 0) + 1 FROM goals WHERE account_id = ?",
+                    (goal.account_id,),
+                ).fetchone()
+                goal_id = int(row[0])
+            try:
+                conn.execute(
+                    "INSERT INTO goals (account_id, id, name, counting, window_days, default_value,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (goal.account_id, goal_id, goal.name, goal.counting.value, goal.window_days,
+                     goal.default_value, ts(created)),
+                )
+            except sqlite3.IntegrityError:
+                raise Conflict(f"Goal {goal_id} already exists.") from None
+        return Goal(goal.account_id, goal_id, goal.name, goal.counting, goal.window_days,
+                    goal.default_value, created)
+
+    _GOAL_COLUMNS = "account_id, id, name, counting, window_days, default_value, created_at"
+
+    @staticmethod
+    def _goal(row: tuple[object, ...]) -> Goal:
+        return Goal(int(row[0]), int(row[1]), str(row[2]), Counting(row[3]),  # type: ignore[call-overload]
+                    None if row[4] is None else int(row[4]),  # type: ignore[call-overload]
+                    int(row[5]), parse_ts(str(row[6])))  # type: ignore[call-overload]
+
+    def get_goal(self, account_id: int, goal_id: int) -> Goal | None:
+        row = self._read().execute(
+            f"SELECT {self._GOAL_COLUMNS} FROM goals WHERE account_id = ? AND id = ?",
+            (account_id, goal_id),
+        ).fetchone()
+        return None if row is None else self._goal(row)
+
+    def list_goals(self, account_id: int) -> list[Goal]:
+        rows = self._read().execute(
+            f"SELECT {self._GOAL_COLUMNS} FROM goals WHERE account_id = ? ORDER BY id",
+            (account_id,),
+        )
+        return [self._goal(r) for r in rows]
+
+    def create_message(
+        self,
+        account_id: int,
+        name: str,
+        channel: Channel,
+        list_name: str | None = None,
+        sent_at: dt.datetime | None = None,
+    ) -> Message:
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT coalesce(max(id), 0) + 1 FROM messages WHERE account_id = ?", (account_id,)
+            ).fetchone()
+            message_id = int(row[0])
+            conn.execute(
+                "INSERT INTO messages (account_id, id, name, channel, list, sent_at, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (account_id, message_id, name, channel.value, list_name,
+                 None if sent_at is None else ts(sent_at), ts(utcnow())),
+            )
+        return Message(account_id, message_id, name, channel, list_name, sent_at)
+
+    @staticmethod
+    def _message(row: tuple[object, ...]) -> Message:
+        return Message(int(row[0]), int(row[1]), str(row[2]), Channel(row[3]),  # type: ignore[call-overload]
+                       None if row[4] is None else str(row[4]),
+                       None if row[5] is None else parse_ts(str(row[5])))
+
+    def get_message(self, account_id: int, message_id: int) -> Message | None:
+        row = self._read().execute(
+            "SELECT account_id, id, name, channel, list, sent_at FROM messages"
+            " WHERE account_id = ? AND id = ?",
+            (account_id, message_id),
+        ).fetchone()
+        return None if row is None else self._message(row)
+
+    def find_message(self, account_id: int, name: str, channel: Channel) -> Message | None:
+        row = self._read().execute(
+            "SELECT account_id, id, name, channel, list, sent_at FROM messages"
+            " WHERE account_id = ? AND name = ? AND channel = ? ORDER BY id LIMIT 1",
+            (account_id, name, channel.value),
+        ).fetchone()
+        return None if row is None else self._message(row)
+
+    # -- the GUID registry --------------------------------------------------------------
+
+    def add_recipients(self, rows: Sequence[Recipient]) -> int:
+        with self._write() as conn:
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT INTO recipients (guid, account_id, message_id, subscriber_id, list,"
+                " channel, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guid) DO NOTHING",
+                [(r.guid.bytes, r.account_id, r.message_id, r.subscriber_id, r.list,
+                  r.channel.value, ts(r.sent_at)) for r in rows],
+            )
+            return conn.total_changes - before
+
+    def get_recipient(self, guid: bytes) -> Recipient | None:
+        import uuid
+
+        row = self._read().execute(
+            "SELECT guid, account_id, message_id, subscriber_id, channel, sent_at, list"
+            " FROM recipients WHERE guid = ?",
+            (guid,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Recipient(uuid.UUID(bytes=row[0]), row[1], row[2], row[3], Channel(row[4]),
+                         parse_ts(row[5]), row[6])
+
+    def count_recipients(self, account_id: int) -> int:
+        row = self._read().execute(
+            "SELECT count(*) FROM recipients WHERE account_id = ?", (account_id,)
+        ).fetchone()
+        return int(row[0])
+
+    # -- fulfillments (the hot path) ----------------------------------------------------
+
+    def write_fulfillments(
+        self, batch: Sequence[FulfillmentRequest], idempotency_hours: int
+    ) -> list[WriteOutcome]:
+        now = utcnow()
+        now_s = ts(now)
+        cutoff_s = ts(now - dt.timedelta(hours=idempotency_hours))
+        outcomes: list[WriteOutcome] = []
+        with self._write() as conn:
+            execute = conn.execute
+            for req in batch:
+                row = execute(
+                    "SELECT account_id, message_id, subscriber_id, channel FROM recipients"
+                    " WHERE guid = ?",
+                    (req.guid,),
+                ).fetchone()
+                if (
+                    row is None
+                    or row[0] != req.account_id
+                    or (req.channel is not None and req.channel is not Channel.ALL
+                        and row[3] != req.channel.value)
+                ):
+                    outcomes.append(MessageGuidNotRecognized())
+                    continue
+                goal_key = (req.account_id, req.goal_id)
+                if goal_key not in self._known_goals:
+                    if not execute(
+                        "SELECT 1 FROM goals WHERE account_id = ? AND id = ?", goal_key
+                    ).fetchone():
+                        outcomes.append(GoalNotRecognized())
+                        continue
+                    self._known_goals.add(goal_key)
+                key = req.idempotency_key
+                if key is not None:
+                    claimed = execute(
+                        "INSERT INTO idempotency_keys (account_id, key, fulfillment_id, created_at)"
+                        " VALUES (?, ?, NULL, ?) ON CONFLICT (account_id, key) DO UPDATE"
+                        " SET fulfillment_id = NULL, created_at = excluded.created_at"
+                        " WHERE idempotency_keys.created_at < ? RETURNING 1",
+                        (req.account_id, key, now_s, cutoff_s),
+                    ).fetchone()
+                    if claimed is None:
+                        first = execute(
+                            "SELECT fulfillment_id FROM idempotency_keys"
+                            " WHERE account_id = ? AND key = ?",
+                            (req.account_id, key),
+                        ).fetchone()
+                        outcomes.append(Stored(int(first[0]), duplicate=True))
+                        continue
+                occurred = now_s if req.occurred_at is None else ts(req.occurred_at)
+                cur = execute(
+                    "INSERT INTO fulfillments (account_id, goal_id, message_guid, message_id,"
+                    " subscriber_id, channel, value, source, idempotency_key, occurred_at,"
+                    " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (req.account_id, req.goal_id, req.guid, row[1], row[2], row[3], req.value,
+                     req.source.value, key, occurred, now_s),
+                )
+                fulfillment_id = cur.lastrowid
+                assert fulfillment_id is not None
+                if key is not None:
+                    execute(
+                        "UPDATE idempotency_keys SET fulfillment_id = ?"
+                        " WHERE account_id = ? AND key = ?",
+                        (fulfillment_id, req.account_id, key),
+                    )
+                outcomes.append(Stored(fulfillment_id))
+        return outcomes
+
+    def list_fulfillments(self, account_id: int, limit: int = 1000) -> list[FulfillmentRow]:
+        rows = self._read().execute(
+            "SELECT id, account_id, goal_id, message_guid, message_id, subscriber_id, channel,"
+            " value, source, idempotency_key, occurred_at, received_at FROM fulfillments"
+            " WHERE account_id = ? ORDER BY id LIMIT ?",
+            (account_id, limit),
+        )
+        return [
+            FulfillmentRow(r[0], r[1], r[2], r[3], r[4], r[5], Channel(r[6]), r[7], r[8], r[9],
+                           parse_ts(r[10]), parse_ts(r[11]))
+            for r in rows
+        ]
+
+    def count_fulfillments(self, account_id: int | None = None) -> int:
+        if account_id is None:
+            row = self._read().execute("SELECT count(*) FROM fulfillments").fetchone()
+        else:
+            row = self._read().execute(
+                "SELECT count(*) FROM fulfillments WHERE account_id = ?", (account_id,)
+            ).fetchone()
+        return int(row[0])
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of a migration file (no semicolons inside statements by convention)."""
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

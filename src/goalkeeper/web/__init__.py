@@ -1,0 +1,1 @@
+"""HTTP: the ASGI application, its thin handlers and the dashboard."""

@@ -1,0 +1,72 @@
+"""Everything off the ExpertSender paths, on Starlette: health, readiness, and the API.
+
+Errors of the family render as ``{"error": {"status", "code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from goalkeeper.errors import GoalkeeperError, MethodNotAllowed, NotFound, SchemaOutdated
+
+if TYPE_CHECKING:
+    from goalkeeper.web.app import Goalkeeper
+
+
+def error_response(error: GoalkeeperError) -> Response:
+    return JSONResponse(
+        {"error": {"status": error.status, "code": error.code, "message": error.message}},
+        status_code=error.status,
+        headers=error.headers,
+    )
+
+
+async def _family_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GoalkeeperError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        allow = (exc.headers or {}).get("Allow", "GET")
+        return error_response(MethodNotAllowed(allow, f"Only {allow} is allowed for this resource."))
+    if exc.status_code == 404:
+        return error_response(NotFound())
+    error = GoalkeeperError(exc.detail)
+    error.status = exc.status_code
+    error.code = "http_error"
+    return error_response(error)
+
+
+def build_site(gk: Goalkeeper) -> Starlette:
+    async def healthz(_request: Request) -> Response:
+        """The process is alive and serving."""
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        """The database answers and its schema is the one this goalkeeper needs."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(gk.store.ping), timeout=1.0)
+        except SchemaOutdated as exc:
+            return JSONResponse({"status": "unready", "reason": str(exc)}, status_code=503)
+        except (GoalkeeperError, TimeoutError) as exc:
+            reason = exc.message if isinstance(exc, GoalkeeperError) else "database timed out"
+            return JSONResponse({"status": "unready", "reason": reason}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={GoalkeeperError: _family_error, HTTPException: _http_error},
+    )

@@ -1,0 +1,81 @@
+"""Reading request bodies within a byte limit, decompressing gzip and deflate.
+
+The limit applies to the raw bytes as they arrive and again to the decompressed
+bytes, which are produced in bounded steps: a compression bomb never makes more than
+``limit + 1`` bytes exist in memory.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from goalkeeper.errors import BodyTooLarge, InvalidDocument, UnsupportedEncoding
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its body arrived; there is nobody to answer."""
+
+
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+
+async def read_body(receive: Receive, limit: int, content_length: int | None = None) -> bytes:
+    """The whole request body, or BodyTooLarge as soon as it passes ``limit`` bytes."""
+    if content_length is not None and content_length > limit:
+        raise BodyTooLarge()
+    first = await receive()
+    if first["type"] != "http.request":
+        raise ClientDisconnected()
+    body: bytes = first.get("body", b"")
+    if not first.get("more_body", False):
+        if len(body) > limit:
+            raise BodyTooLarge()
+        return body
+    chunks = [body]
+    size = len(body)
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnected()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def decode_content(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """The body with its Content-Encoding undone, never more than ``limit`` bytes."""
+    if encoding is None:
+        return body
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding in ("gzip", "x-gzip"):
+        return _inflate(body, 16 + zlib.MAX_WBITS, limit)
+    if encoding == "deflate":
+        # RFC 9110 "deflate" is the zlib format; some clients send a raw deflate stream.
+        try:
+            return _inflate(body, zlib.MAX_WBITS, limit)
+        except InvalidDocument:
+            return _inflate(body, -zlib.MAX_WBITS, limit)
+    raise UnsupportedEncoding()
+
+
+def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error:
+        raise InvalidDocument() from None
+    if len(out) > limit:
+        raise BodyTooLarge()
+    if not inflater.eof:
+        if inflater.unconsumed_tail:
+            raise BodyTooLarge()
+        raise InvalidDocument()  # truncated stream
+    return out
