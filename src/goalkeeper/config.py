@@ -26,17 +26,42 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("database_url", str, "sqlite:///goalkeeper.db", "Database URL: sqlite:///PATH or postgresql://..."),
+    Setting(
+        "database_url",
+        str,
+        "sqlite:///goalkeeper.db",
+        "Database URL: sqlite:///PATH or postgresql://...",
+    ),
     Setting("host", str, "127.0.0.1", "Address the HTTP server listens on."),
     Setting("port", int, 8080, "Port the HTTP server listens on."),
     Setting("workers", int, 1, "Number of server processes (each with its own writer)."),
     Setting("max_body_bytes", int, 65536, "Largest accepted request body, after decompression."),
     Setting("batch_max", int, 512, "Most fulfillments the writer commits in one transaction."),
-    Setting("batch_wait_us", int, 500, "How long the writer waits for more rows while other requests are in flight (microseconds)."),
-    Setting("key_cache_seconds", float, 5.0, "How long a process trusts its cached view of an API key; the bound on revocation delay."),
-    Setting("idempotency_hours", int, 24, "How long an Idempotency-Key stays bound to its first fulfillment."),
+    Setting(
+        "batch_wait_us",
+        int,
+        500,
+        "How long the writer waits for more rows while other requests are in flight (microseconds).",
+    ),
+    Setting(
+        "key_cache_seconds",
+        float,
+        5.0,
+        "How long a process trusts its cached view of an API key; the bound on revocation delay.",
+    ),
+    Setting(
+        "idempotency_hours",
+        int,
+        24,
+        "How long an Idempotency-Key stays bound to its first fulfillment.",
+    ),
     Setting("max_occurred_age_days", int, 90, "Oldest occurred_at the JSON API accepts, in days."),
-    Setting("pool_size", int, 8, "PostgreSQL connections per process for reads (the writer has its own)."),
+    Setting(
+        "pool_size",
+        int,
+        8,
+        "PostgreSQL connections per process for reads (the writer has its own).",
+    ),
     Setting("log_format", str, "text", "Log format: text or json."),
     Setting("log_level", str, "info", "Log level: debug, info, warning or error."),
     Setting("access_log", bool, False, "Log one line per HTTP request."),
@@ -98,7 +123,9 @@ class Config:
         out = {}
         for setting in SETTINGS:
             value = getattr(self, setting.name)
-            out[setting.env] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            out[setting.env] = (
+                ("true" if value else "false") if isinstance(value, bool) else str(value)
+            )
         return out
 
 

@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"goalkeeper {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name: str, help: str, handler: Handler, parent: Any = commands) -> argparse.ArgumentParser:
+    def command(
+        name: str, help: str, handler: Handler, parent: Any = commands
+    ) -> argparse.ArgumentParser:
         sub: argparse.ArgumentParser = parent.add_parser(name, help=help, description=help)
         _database_flag(sub)
         sub.set_defaults(handler=handler)

@@ -19,7 +19,9 @@ from goalkeeper.store import open_store
 
 
 def register(command: Any, commands: Any) -> None:
-    init = command("init", "Create the schema if needed and an account with an admin key.", run_init)
+    init = command(
+        "init", "Create the schema if needed and an account with an admin key.", run_init
+    )
     init.add_argument("--account", default="default", metavar="NAME", help="account name")
     init.add_argument("--json", action="store_true", help="print one JSON document")
 
@@ -28,10 +30,19 @@ def register(command: Any, commands: Any) -> None:
     create = command("create", "Create an API key (printed once).", run_keys_create, key_commands)
     create.add_argument("--account", type=int, required=True, metavar="ID")
     create.add_argument("--scope", choices=[s.value for s in Scope], required=True)
-    create.add_argument("--origin", action="append", default=[], metavar="URL",
-                        help="allowed website origin (tracker keys; repeatable)")
-    create.add_argument("--rate-limit", type=int, metavar="N",
-                        help="requests per second for this key (default: the server's)")
+    create.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="allowed website origin (tracker keys; repeatable)",
+    )
+    create.add_argument(
+        "--rate-limit",
+        type=int,
+        metavar="N",
+        help="requests per second for this key (default: the server's)",
+    )
     create.add_argument("--json", action="store_true", help="print one JSON document")
     revoke = command("revoke", "Revoke an API key by its prefix.", run_keys_revoke, key_commands)
     revoke.add_argument("prefix", metavar="KEY_PREFIX")
@@ -41,7 +52,9 @@ def register(command: Any, commands: Any) -> None:
     goal = command("create", "Define a business goal.", run_goals_create, goal_commands)
     goal.add_argument("--account", type=int, required=True, metavar="ID")
     goal.add_argument("--name", required=True)
-    goal.add_argument("--id", type=int, dest="goal_id", metavar="N", help="goal id (default: next free)")
+    goal.add_argument(
+        "--id", type=int, dest="goal_id", metavar="N", help="goal id (default: next free)"
+    )
     goal.add_argument("--counting", choices=[c.value for c in Counting], default="every")
     goal.add_argument("--window-days", type=int, metavar="D", help="attribution window in days")
     goal.add_argument("--json", action="store_true", help="print one JSON document")
@@ -82,11 +95,20 @@ def run_keys_create(args: argparse.Namespace, config: Config) -> int:
     finally:
         store.close()
     if args.json:
-        emit_json({"key": issued.key, "prefix": issued.record.prefix,
-                   "scope": issued.record.scope.value, "account_id": issued.record.account_id})
+        emit_json(
+            {
+                "key": issued.key,
+                "prefix": issued.record.prefix,
+                "scope": issued.record.scope.value,
+                "account_id": issued.record.account_id,
+            }
+        )
     else:
-        print(f"{issued.record.scope.value} key {issued.record.prefix} for account"
-              f" {issued.record.account_id} (shown once):", file=sys.stderr)
+        print(
+            f"{issued.record.scope.value} key {issued.record.prefix} for account"
+            f" {issued.record.account_id} (shown once):",
+            file=sys.stderr,
+        )
         print(issued.key)
     return 0
 
@@ -108,13 +130,21 @@ def run_goals_create(args: argparse.Namespace, config: Config) -> int:
     try:
         if args.account not in store.account_ids():
             raise CliError(f"account {args.account} does not exist")
-        goal = create_goal(store, args.account, args.name, args.goal_id,
-                           Counting(args.counting), args.window_days)
+        goal = create_goal(
+            store, args.account, args.name, args.goal_id, Counting(args.counting), args.window_days
+        )
     finally:
         store.close()
     if args.json:
-        emit_json({"account_id": goal.account_id, "id": goal.id, "name": goal.name,
-                   "counting": goal.counting.value, "window_days": goal.window_days})
+        emit_json(
+            {
+                "account_id": goal.account_id,
+                "id": goal.id,
+                "name": goal.name,
+                "counting": goal.counting.value,
+                "window_days": goal.window_days,
+            }
+        )
     else:
         print(f"goal {goal.id} ({goal.name!r}) created for account {goal.account_id}")
     return 0
@@ -122,7 +152,13 @@ def run_goals_create(args: argparse.Namespace, config: Config) -> int:
 
 def run_import(args: argparse.Namespace, config: Config) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     if args.file == "-":
         data = sys.stdin.buffer.read()
@@ -151,24 +187,41 @@ def run_import(args: argparse.Namespace, config: Config) -> int:
             total = imports.check_file(io.StringIO(text), fmt, message)
         except imports.ImportFailed as exc:
             lines = "\n  ".join(exc.errors)
-            raise CliError(f"{name}: nothing imported, fix these records first:\n  {lines}") from None
+            raise CliError(
+                f"{name}: nothing imported, fix these records first:\n  {lines}"
+            ) from None
         with Progress(
-            TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            disable=args.json or not sys.stderr.isatty(), console=Console(stderr=True),
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            disable=args.json or not sys.stderr.isatty(),
+            console=Console(stderr=True),
         ) as progress:
             task = progress.add_task("import", total=total)
             result = imports.import_records(
-                store, args.account, io.StringIO(text), fmt, message,
+                store,
+                args.account,
+                io.StringIO(text),
+                fmt,
+                message,
                 lambda n: progress.advance(task, n),
             )
     finally:
         store.close()
     if args.json:
-        emit_json({"records": result.records, "inserted": result.inserted,
-                   "already_registered": result.already_registered,
-                   "messages_created": result.messages_created})
+        emit_json(
+            {
+                "records": result.records,
+                "inserted": result.inserted,
+                "already_registered": result.already_registered,
+                "messages_created": result.messages_created,
+            }
+        )
     else:
-        print(f"{result.records} records: {result.inserted} registered,"
-              f" {result.already_registered} already registered,"
-              f" {result.messages_created} messages created")
+        print(
+            f"{result.records} records: {result.inserted} registered,"
+            f" {result.already_registered} already registered,"
+            f" {result.messages_created} messages created"
+        )
     return 0

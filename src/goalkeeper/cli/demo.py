@@ -41,14 +41,18 @@ def register(command: Any) -> None:
 def seed(store: Store, rng: random.Random, days: int = 30) -> tuple[int, str, str]:
     """Fill an upgraded store; returns (account id, admin key, one known GUID)."""
     account = create_account(store, "Demo shop")
-    goals = [create_goal(store, account.account_id, name, counting=counting, window_days=window)
-             for name, counting, window in GOALS]
+    goals = [
+        create_goal(store, account.account_id, name, counting=counting, window_days=window)
+        for name, counting, window in GOALS
+    ]
     now = dt.datetime.now(dt.UTC)
     guids: list[bytes] = []
     for name, channel, size in MESSAGES:
         sent = now - dt.timedelta(days=rng.randint(3, days - 1), hours=rng.randint(0, 23))
         message = create_message(store, account.account_id, name, channel, "Customers", sent)
-        rows = issue_recipients(store, message, [(f"subscriber-{i}", uuid7()) for i in range(size)], sent)
+        rows = issue_recipients(
+            store, message, [(f"subscriber-{i}", uuid7()) for i in range(size)], sent
+        )
         for row in rows:
             if rng.random() < 0.06:
                 guids.append(row.guid.bytes)
@@ -56,8 +60,19 @@ def seed(store: Store, rng: random.Random, days: int = 30) -> tuple[int, str, st
                 goal = rng.choices(goals, weights=[6, 2, 1])[0]
                 value = rng.randint(900, 25_000) if goal.name == "Purchase" else 0
                 store.write_fulfillments(
-                    [FulfillmentRequest(account.account_id, goal.id, row.guid.bytes, value,
-                                        None, Source.JSON, None, min(occurred, now))], 24
+                    [
+                        FulfillmentRequest(
+                            account.account_id,
+                            goal.id,
+                            row.guid.bytes,
+                            value,
+                            None,
+                            Source.JSON,
+                            None,
+                            min(occurred, now),
+                        )
+                    ],
+                    24,
                 )
     known = format_guid(guids[0] if guids else rows[0].guid.bytes)
     return account.account_id, account.api_key, known
@@ -79,9 +94,12 @@ def run_demo(args: argparse.Namespace, config: Config) -> int:
     finally:
         store.close()
     base = f"http://{config.host}:{config.port}"
-    body = (f"<ApiRequest><ApiKey>{key}</ApiKey><Data><GoalId>1</GoalId>"
-            f"<GoalValue>4990</GoalValue><MessageGuid>{{guid}}</MessageGuid></Data></ApiRequest>")
-    print(f"""
+    body = (
+        f"<ApiRequest><ApiKey>{key}</ApiKey><Data><GoalId>1</GoalId>"
+        f"<GoalValue>4990</GoalValue><MessageGuid>{{guid}}</MessageGuid></Data></ApiRequest>"
+    )
+    print(
+        f"""
 goalkeeper demo: account {account_id} "Demo shop" with {len(GOALS)} goals, {len(MESSAGES)} messages
 on Email, SmsMms and WebPush, and {fulfillments} fulfillments, in {config.database_url}
 
@@ -98,6 +116,9 @@ The same with a GUID goalkeeper never issued (answers 400 "Message GUID was not 
     --data '{body.format(guid="00000000-0000-0000-0000-000000000000")}'
 
 Health: {base}/healthz   Stop with Ctrl+C.
-""", file=sys.stderr, flush=True)
+""",
+        file=sys.stderr,
+        flush=True,
+    )
     serve(config)
     return 0

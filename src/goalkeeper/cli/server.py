@@ -29,7 +29,9 @@ def run_upgrade(args: argparse.Namespace, config: Config) -> int:
     store = open_store(config.database_url)
     try:
         before = store.schema_version()
-        applied = store.upgrade(lambda m: print(f"applying {m.version:04d}_{m.name}", file=sys.stderr))
+        applied = store.upgrade(
+            lambda m: print(f"applying {m.version:04d}_{m.name}", file=sys.stderr)
+        )
         after = store.schema_version()
     finally:
         store.close()
@@ -95,7 +97,9 @@ def serve(config: Config) -> None:
     }
     if config.workers > 1:
         os.environ.update(config.to_environ())
-        uvicorn.run("goalkeeper.web.app:create_app", factory=True, workers=config.workers, **options)
+        uvicorn.run(
+            "goalkeeper.web.app:create_app", factory=True, workers=config.workers, **options
+        )
     else:
         from goalkeeper.web.app import create_app
 

@@ -135,8 +135,15 @@ def _record(line: int, raw: dict[str, Any], message: Message | None) -> Record:
             raise InvalidField(f"sent_at {sent_text[:40]!r} is not an RFC 3339 time") from None
         if sent_at.tzinfo is None:
             raise InvalidField("sent_at needs a time zone offset (e.g. 2026-11-27T10:00:00Z)")
-    return Record(line, uuid.UUID(bytes=guid), name, check_subscriber(subscriber_text), channel,
-                  sent_at, _text(raw, "list"))
+    return Record(
+        line,
+        uuid.UUID(bytes=guid),
+        name,
+        check_subscriber(subscriber_text),
+        channel,
+        sent_at,
+        _text(raw, "list"),
+    )
 
 
 def read_records(stream: IO[str], fmt: str, message: Message | None) -> Iterator[Record | str]:
@@ -198,17 +205,25 @@ def import_records(
             if target is None:
                 target = store.find_message(account_id, record.message, record.channel)
                 if target is None:
-                    target = store.create_message(account_id, record.message, record.channel,
-                                                  record.list, record.sent_at)
+                    target = store.create_message(
+                        account_id, record.message, record.channel, record.list, record.sent_at
+                    )
                     result.messages_created += 1
                 messages[key] = target
-        chunk.append(Recipient(record.guid, account_id, target.id, record.subscriber,
-                               target.channel, record.sent_at or target.sent_at or now,
-                               record.list or target.list))
+        chunk.append(
+            Recipient(
+                record.guid,
+                account_id,
+                target.id,
+                record.subscriber,
+                target.channel,
+                record.sent_at or target.sent_at or now,
+                record.list or target.list,
+            )
+        )
         result.records += 1
         if len(chunk) >= CHUNK:
             flush()
     if chunk:
         flush()
     return result
-

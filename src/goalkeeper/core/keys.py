@@ -96,4 +96,3 @@ def require_scope(record: ApiKey | None, allowed: Sequence[Scope]) -> ApiKey:
     if record is None or record.scope not in allowed:
         raise ApiKeyInvalid()
     return record
-

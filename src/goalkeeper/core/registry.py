@@ -8,7 +8,16 @@ from collections.abc import Sequence
 
 from goalkeeper.errors import InvalidField
 from goalkeeper.guid import uuid7
-from goalkeeper.model import INT32_MAX, INT64_MAX, INT64_MIN, Channel, Counting, Goal, Message, Recipient
+from goalkeeper.model import (
+    INT32_MAX,
+    INT64_MAX,
+    INT64_MIN,
+    Channel,
+    Counting,
+    Goal,
+    Message,
+    Recipient,
+)
 from goalkeeper.store import Store
 from goalkeeper.store.base import NewGoal
 
@@ -83,8 +92,15 @@ def issue_recipients(
     """Register one send per subscriber, issuing a UUIDv7 where no GUID is given."""
     when = sent_at or message.sent_at or dt.datetime.now(dt.UTC)
     rows = [
-        Recipient(guid or uuid7(), message.account_id, message.id, check_subscriber(sub),
-                  message.channel, when, message.list)
+        Recipient(
+            guid or uuid7(),
+            message.account_id,
+            message.id,
+            check_subscriber(sub),
+            message.channel,
+            when,
+            message.list,
+        )
         for sub, guid in subscribers
     ]
     store.add_recipients(rows)

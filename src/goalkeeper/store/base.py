@@ -15,7 +15,17 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from goalkeeper.errors import GoalkeeperError
-from goalkeeper.model import ApiKey, Channel, Counting, FulfillmentRequest, Goal, Message, Recipient, Scope, Stored
+from goalkeeper.model import (
+    ApiKey,
+    Channel,
+    Counting,
+    FulfillmentRequest,
+    Goal,
+    Message,
+    Recipient,
+    Scope,
+    Stored,
+)
 
 WriteOutcome = Stored | GoalkeeperError
 

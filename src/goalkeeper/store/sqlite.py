@@ -14,7 +14,9 @@ import fcntl
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from goalkeeper.errors import (
     Conflict,
@@ -188,7 +190,15 @@ class SqliteStore:
             cur = conn.execute(
                 "INSERT INTO api_keys (account_id, prefix, key_hash, scope, origins, rate_limit,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (account_id, prefix, key_hash, scope.value, " ".join(origins), rate_limit, ts(utcnow())),
+                (
+                    account_id,
+                    prefix,
+                    key_hash,
+                    scope.value,
+                    " ".join(origins),
+                    rate_limit,
+                    ts(utcnow()),
+                ),
             )
             assert cur.lastrowid is not None
             return ApiKey(cur.lastrowid, account_id, prefix, scope, tuple(origins), rate_limit)
@@ -231,27 +241,51 @@ class SqliteStore:
                 conn.execute(
                     "INSERT INTO goals (account_id, id, name, counting, window_days, default_value,"
                     " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (goal.account_id, goal_id, goal.name, goal.counting.value, goal.window_days,
-                     goal.default_value, ts(created)),
+                    (
+                        goal.account_id,
+                        goal_id,
+                        goal.name,
+                        goal.counting.value,
+                        goal.window_days,
+                        goal.default_value,
+                        ts(created),
+                    ),
                 )
             except sqlite3.IntegrityError:
                 raise Conflict(f"Goal {goal_id} already exists.") from None
-        return Goal(goal.account_id, goal_id, goal.name, goal.counting, goal.window_days,
-                    goal.default_value, created)
+        return Goal(
+            goal.account_id,
+            goal_id,
+            goal.name,
+            goal.counting,
+            goal.window_days,
+            goal.default_value,
+            created,
+        )
 
     _GOAL_COLUMNS = "account_id, id, name, counting, window_days, default_value, created_at"
 
     @staticmethod
-    def _goal(row: tuple[object, ...]) -> Goal:
-        return Goal(int(row[0]), int(row[1]), str(row[2]), Counting(row[3]),  # type: ignore[call-overload]
-                    None if row[4] is None else int(row[4]),  # type: ignore[call-overload]
-                    int(row[5]), parse_ts(str(row[6])))  # type: ignore[call-overload]
+    def _goal(row: Any) -> Goal:
+        return Goal(
+            int(row[0]),
+            int(row[1]),
+            str(row[2]),
+            Counting(row[3]),
+            None if row[4] is None else int(row[4]),
+            int(row[5]),
+            parse_ts(str(row[6])),
+        )
 
     def get_goal(self, account_id: int, goal_id: int) -> Goal | None:
-        row = self._read().execute(
-            f"SELECT {self._GOAL_COLUMNS} FROM goals WHERE account_id = ? AND id = ?",
-            (account_id, goal_id),
-        ).fetchone()
+        row = (
+            self._read()
+            .execute(
+                f"SELECT {self._GOAL_COLUMNS} FROM goals WHERE account_id = ? AND id = ?",
+                (account_id, goal_id),
+            )
+            .fetchone()
+        )
         return None if row is None else self._goal(row)
 
     def list_goals(self, account_id: int) -> list[Goal]:
@@ -277,31 +311,51 @@ class SqliteStore:
             conn.execute(
                 "INSERT INTO messages (account_id, id, name, channel, list, sent_at, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (account_id, message_id, name, channel.value, list_name,
-                 None if sent_at is None else ts(sent_at), ts(utcnow())),
+                (
+                    account_id,
+                    message_id,
+                    name,
+                    channel.value,
+                    list_name,
+                    None if sent_at is None else ts(sent_at),
+                    ts(utcnow()),
+                ),
             )
         return Message(account_id, message_id, name, channel, list_name, sent_at)
 
     @staticmethod
-    def _message(row: tuple[object, ...]) -> Message:
-        return Message(int(row[0]), int(row[1]), str(row[2]), Channel(row[3]),  # type: ignore[call-overload]
-                       None if row[4] is None else str(row[4]),
-                       None if row[5] is None else parse_ts(str(row[5])))
+    def _message(row: Any) -> Message:
+        return Message(
+            int(row[0]),
+            int(row[1]),
+            str(row[2]),
+            Channel(row[3]),
+            None if row[4] is None else str(row[4]),
+            None if row[5] is None else parse_ts(str(row[5])),
+        )
 
     def get_message(self, account_id: int, message_id: int) -> Message | None:
-        row = self._read().execute(
-            "SELECT account_id, id, name, channel, list, sent_at FROM messages"
-            " WHERE account_id = ? AND id = ?",
-            (account_id, message_id),
-        ).fetchone()
+        row = (
+            self._read()
+            .execute(
+                "SELECT account_id, id, name, channel, list, sent_at FROM messages"
+                " WHERE account_id = ? AND id = ?",
+                (account_id, message_id),
+            )
+            .fetchone()
+        )
         return None if row is None else self._message(row)
 
     def find_message(self, account_id: int, name: str, channel: Channel) -> Message | None:
-        row = self._read().execute(
-            "SELECT account_id, id, name, channel, list, sent_at FROM messages"
-            " WHERE account_id = ? AND name = ? AND channel = ? ORDER BY id LIMIT 1",
-            (account_id, name, channel.value),
-        ).fetchone()
+        row = (
+            self._read()
+            .execute(
+                "SELECT account_id, id, name, channel, list, sent_at FROM messages"
+                " WHERE account_id = ? AND name = ? AND channel = ? ORDER BY id LIMIT 1",
+                (account_id, name, channel.value),
+            )
+            .fetchone()
+        )
         return None if row is None else self._message(row)
 
     # -- the GUID registry --------------------------------------------------------------
@@ -312,28 +366,49 @@ class SqliteStore:
             conn.executemany(
                 "INSERT INTO recipients (guid, account_id, message_id, subscriber_id, list,"
                 " channel, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guid) DO NOTHING",
-                [(r.guid.bytes, r.account_id, r.message_id, r.subscriber_id, r.list,
-                  r.channel.value, ts(r.sent_at)) for r in rows],
+                [
+                    (
+                        r.guid.bytes,
+                        r.account_id,
+                        r.message_id,
+                        r.subscriber_id,
+                        r.list,
+                        r.channel.value,
+                        ts(r.sent_at),
+                    )
+                    for r in rows
+                ],
             )
             return conn.total_changes - before
 
     def get_recipient(self, guid: bytes) -> Recipient | None:
-        import uuid
-
-        row = self._read().execute(
-            "SELECT guid, account_id, message_id, subscriber_id, channel, sent_at, list"
-            " FROM recipients WHERE guid = ?",
-            (guid,),
-        ).fetchone()
+        row = (
+            self._read()
+            .execute(
+                "SELECT guid, account_id, message_id, subscriber_id, channel, sent_at, list"
+                " FROM recipients WHERE guid = ?",
+                (guid,),
+            )
+            .fetchone()
+        )
         if row is None:
             return None
-        return Recipient(uuid.UUID(bytes=row[0]), row[1], row[2], row[3], Channel(row[4]),
-                         parse_ts(row[5]), row[6])
+        return Recipient(
+            uuid.UUID(bytes=row[0]),
+            row[1],
+            row[2],
+            row[3],
+            Channel(row[4]),
+            parse_ts(row[5]),
+            row[6],
+        )
 
     def count_recipients(self, account_id: int) -> int:
-        row = self._read().execute(
-            "SELECT count(*) FROM recipients WHERE account_id = ?", (account_id,)
-        ).fetchone()
+        row = (
+            self._read()
+            .execute("SELECT count(*) FROM recipients WHERE account_id = ?", (account_id,))
+            .fetchone()
+        )
         return int(row[0])
 
     # -- fulfillments (the hot path) ----------------------------------------------------
@@ -356,8 +431,11 @@ class SqliteStore:
                 if (
                     row is None
                     or row[0] != req.account_id
-                    or (req.channel is not None and req.channel is not Channel.ALL
-                        and row[3] != req.channel.value)
+                    or (
+                        req.channel is not None
+                        and req.channel is not Channel.ALL
+                        and row[3] != req.channel.value
+                    )
                 ):
                     outcomes.append(MessageGuidNotRecognized())
                     continue
@@ -391,8 +469,19 @@ class SqliteStore:
                     "INSERT INTO fulfillments (account_id, goal_id, message_guid, message_id,"
                     " subscriber_id, channel, value, source, idempotency_key, occurred_at,"
                     " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (req.account_id, req.goal_id, req.guid, row[1], row[2], row[3], req.value,
-                     req.source.value, key, occurred, now_s),
+                    (
+                        req.account_id,
+                        req.goal_id,
+                        req.guid,
+                        row[1],
+                        row[2],
+                        row[3],
+                        req.value,
+                        req.source.value,
+                        key,
+                        occurred,
+                        now_s,
+                    ),
                 )
                 fulfillment_id = cur.lastrowid
                 assert fulfillment_id is not None
@@ -413,8 +502,20 @@ class SqliteStore:
             (account_id, limit),
         )
         return [
-            FulfillmentRow(r[0], r[1], r[2], r[3], r[4], r[5], Channel(r[6]), r[7], r[8], r[9],
-                           parse_ts(r[10]), parse_ts(r[11]))
+            FulfillmentRow(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                Channel(r[6]),
+                r[7],
+                r[8],
+                r[9],
+                parse_ts(r[10]),
+                parse_ts(r[11]),
+            )
             for r in rows
         ]
 
@@ -422,9 +523,11 @@ class SqliteStore:
         if account_id is None:
             row = self._read().execute("SELECT count(*) FROM fulfillments").fetchone()
         else:
-            row = self._read().execute(
-                "SELECT count(*) FROM fulfillments WHERE account_id = ?", (account_id,)
-            ).fetchone()
+            row = (
+                self._read()
+                .execute("SELECT count(*) FROM fulfillments WHERE account_id = ?", (account_id,))
+                .fetchone()
+            )
         return int(row[0])
 
 

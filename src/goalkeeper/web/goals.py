@@ -59,7 +59,7 @@ class GoalsHandler:
                 raw, None if encoding is None else encoding.decode("latin-1"), self.limit
             )
             doc = es.parse_goals_document(body)
-            key = await self.ingestor.authenticate(doc.api_key or "")
+            key = await self.ingestor.authenticate(es.api_key(doc.api_key))
             request = FulfillmentRequest(
                 account_id=key.account_id,
                 goal_id=es.goal_id(doc.goal_id),

@@ -37,7 +37,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
         allow = (exc.headers or {}).get("Allow", "GET")
-        return error_response(MethodNotAllowed(allow, f"Only {allow} is allowed for this resource."))
+        return error_response(
+            MethodNotAllowed(allow, f"Only {allow} is allowed for this resource.")
+        )
     if exc.status_code == 404:
         return error_response(NotFound())
     error = GoalkeeperError(exc.detail)

@@ -53,7 +53,14 @@ class _Collector:
     """Expat callbacks that collect the few values a Goals request carries."""
 
     __slots__ = (
-        "depth", "field", "field_depth", "fields", "path", "saw_api_key", "saw_data", "text",
+        "depth",
+        "field",
+        "field_depth",
+        "fields",
+        "path",
+        "saw_api_key",
+        "saw_data",
+        "text",
     )
 
     def __init__(self) -> None:
@@ -149,6 +156,11 @@ def parse_goals_document(body: bytes) -> GoalsDocument:
         message_guid=fields.get("MessageGuid"),
         channel=fields.get("Channel"),
     )
+
+
+def api_key(raw: str | None) -> str:
+    """The presented key, trimmed ("" when absent: refused as invalid by the core)."""
+    return (raw or "").strip(_XML_WS)
 
 
 def _int32(text: str) -> int | None:

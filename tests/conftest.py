@@ -1,0 +1,135 @@
+"""Fixtures: real databases (every backend in BACKENDS), in-process apps, real servers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from goalkeeper.config import Config
+from goalkeeper.store import Store, open_store
+from goalkeeper.web.app import create_app
+from tests.fixtures import World, build_world
+
+BACKENDS = ["sqlite"]
+
+
+def database_url_for(backend: str, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'goalkeeper.db'}"
+    raise AssertionError(backend)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path) -> str:
+    return database_url_for(backend, tmp_path)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    opened = open_store(database_url)
+    opened.upgrade()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def world(store: Store) -> World:
+    return build_world(store)
+
+
+@pytest.fixture
+def config(database_url: str) -> Config:
+    return Config.load({"database_url": database_url}, environ={})
+
+
+@pytest.fixture
+def client(world: World, config: Config) -> Iterator[TestClient]:
+    """The whole application in-process, lifespan included."""
+    with TestClient(create_app(config), base_url="http://testserver") as test_client:
+        yield test_client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A real ``goalkeeper serve`` process on 127.0.0.1."""
+
+    def __init__(
+        self, database_url: str, log_path: Path, *extra: str, env: dict[str, str] | None = None
+    ):
+        self.database_url = database_url
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.args = [
+            sys.executable,
+            "-m",
+            "goalkeeper",
+            "serve",
+            "--database",
+            database_url,
+            "--port",
+            str(self.port),
+            *extra,
+        ]
+        self.env = {**os.environ, **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15.0) -> Server:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self.args, stdout=log, stderr=subprocess.STDOUT, env=self.env
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.base_url + "/healthz", timeout=0.5).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, World, Store]]:
+    """A real server process on a database holding the test world (one per module)."""
+    folder = tmp_path_factory.mktemp("live")
+    url = database_url_for(str(request.param), folder)
+    opened = open_store(url)
+    world = build_world(opened)
+    server = Server(url, folder / "server.log").start()
+    yield server, world, opened
+    server.stop()
+    opened.close()
