@@ -1,0 +1,319 @@
+"""The command line, called as users call it (``main(argv)`` and real processes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from goalkeeper.cli import main
+from goalkeeper.core.keys import hash_key
+from goalkeeper.model import Channel
+from goalkeeper.store import open_store
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def db(database_url: str) -> str:
+    return database_url
+
+
+def init(capsys: pytest.CaptureFixture[str], db: str) -> dict[str, object]:
+    code, out, _ = run(capsys, "init", "--database", db, "--account", "Shop", "--json")
+    assert code == 0
+    value: dict[str, object] = json.loads(out)
+    return value
+
+
+def test_init_json_creates_schema_account_and_key(
+    capsys: pytest.CaptureFixture[str], db: str
+) -> None:
+    created = init(capsys, db)
+    assert set(created) == {"account_id", "api_key"}
+    store = open_store(db)
+    try:
+        record = store.find_api_key(hash_key(str(created["api_key"])))
+        assert record is not None and record.scope.value == "admin"
+    finally:
+        store.close()
+
+
+def test_db_upgrade_is_idempotent(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    assert run(capsys, "db", "upgrade", "--database", db)[1].startswith("schema upgraded")
+    assert run(capsys, "db", "upgrade", "--database", db)[1].startswith("schema is current")
+
+
+def test_commands_refuse_a_database_without_schema(
+    capsys: pytest.CaptureFixture[str], db: str
+) -> None:
+    code, _, err = run(capsys, "goals", "create", "--database", db, "--account", "1", "--name", "X")
+    assert code == 2
+    assert "goalkeeper db upgrade" in err
+
+
+def test_keys_create_and_revoke(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    account = init(capsys, db)["account_id"]
+    code, out, _ = run(
+        capsys,
+        "keys",
+        "create",
+        "--database",
+        db,
+        "--account",
+        str(account),
+        "--scope",
+        "ingest",
+        "--json",
+    )
+    assert code == 0
+    key = json.loads(out)
+    assert key["scope"] == "ingest" and key["key"].startswith("gk_" + key["prefix"])
+    assert run(capsys, "keys", "revoke", "--database", db, key["prefix"])[0] == 0
+    store = open_store(db)
+    try:
+        assert store.find_api_key(hash_key(key["key"])) is None
+    finally:
+        store.close()
+    code, _, err = run(capsys, "keys", "revoke", "--database", db, key["prefix"])
+    assert code == 2 and "no active key" in err
+
+
+def test_tracker_key_needs_an_origin(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    account = init(capsys, db)["account_id"]
+    code, _, err = run(
+        capsys, "keys", "create", "--database", db, "--account", str(account), "--scope", "tracker"
+    )
+    assert code == 2 and "origin" in err
+    code, out, _ = run(
+        capsys,
+        "keys",
+        "create",
+        "--database",
+        db,
+        "--account",
+        str(account),
+        "--scope",
+        "tracker",
+        "--origin",
+        "https://shop.example",
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["scope"] == "tracker"
+
+
+def test_keys_create_unknown_account(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    init(capsys, db)
+    code, _, err = run(
+        capsys, "keys", "create", "--database", db, "--account", "99", "--scope", "admin"
+    )
+    assert code == 2 and "account 99 does not exist" in err
+
+
+def test_goals_create(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    account = str(init(capsys, db)["account_id"])
+    code, out, _ = run(
+        capsys,
+        "goals",
+        "create",
+        "--database",
+        db,
+        "--account",
+        account,
+        "--name",
+        "Purchase",
+        "--id",
+        "2",
+        "--counting",
+        "once_per_recipient",
+        "--window-days",
+        "7",
+        "--json",
+    )
+    assert code == 0
+    assert json.loads(out) == {
+        "account_id": int(account),
+        "id": 2,
+        "name": "Purchase",
+        "counting": "once_per_recipient",
+        "window_days": 7,
+    }
+    code, _, err = run(
+        capsys,
+        "goals",
+        "create",
+        "--database",
+        db,
+        "--account",
+        account,
+        "--name",
+        "Again",
+        "--id",
+        "2",
+    )
+    assert code == 2 and "already exists" in err
+    code, out, _ = run(
+        capsys,
+        "goals",
+        "create",
+        "--database",
+        db,
+        "--account",
+        account,
+        "--name",
+        "Next",
+        "--json",
+    )
+    assert json.loads(out)["id"] == 3
+
+
+CSV = """guid,message,subscriber,channel,sent_at
+C7015756-95F3-4509-8C6C-759FEEC48F91,Welcome,alice,Email,2026-11-01T10:00:00Z
+{5b0e3c9a-1111-4222-8333-444455556666},Welcome,bob,Email,2026-11-01T10:00:00Z
+9d2f7a10aaaa4bbb8cccddddeeeeffff,Flash,carol,SmsMms,
+"""
+
+
+def test_recipients_import_csv_is_idempotent(
+    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
+) -> None:
+    account = str(init(capsys, db)["account_id"])
+    path = tmp_path / "sends.csv"
+    path.write_text(CSV)
+    code, out, _ = run(
+        capsys, "recipients", "import", str(path), "--database", db, "--account", account, "--json"
+    )
+    assert code == 0
+    assert json.loads(out) == {
+        "records": 3,
+        "inserted": 3,
+        "already_registered": 0,
+        "messages_created": 2,
+    }
+    code, out, _ = run(
+        capsys, "recipients", "import", str(path), "--database", db, "--account", account, "--json"
+    )
+    assert json.loads(out) == {
+        "records": 3,
+        "inserted": 0,
+        "already_registered": 3,
+        "messages_created": 0,
+    }
+    store = open_store(db)
+    try:
+        recipient = store.get_recipient(uuid.UUID("5b0e3c9a-1111-4222-8333-444455556666").bytes)
+        assert recipient is not None and recipient.subscriber_id == "bob"
+        assert recipient.sent_at.isoformat() == "2026-11-01T10:00:00+00:00"
+        assert store.count_recipients(int(account)) == 3
+    finally:
+        store.close()
+
+
+def test_recipients_import_ndjson_onto_one_message(
+    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
+) -> None:
+    account = int(str(init(capsys, db)["account_id"]))
+    store = open_store(db)
+    message = store.create_message(account, "Newsletter", Channel.WEB_PUSH)
+    store.close()
+    path = tmp_path / "sends.ndjson"
+    path.write_text(
+        '{"guid": "C7015756-95F3-4509-8C6C-759FEEC48F91", "subscriber": "s1"}\n\n'
+        '{"guid": "5b0e3c9a-1111-4222-8333-444455556666", "subscriber": "s2", "channel": "WebPush"}\n'
+    )
+    code, out, _ = run(
+        capsys,
+        "recipients",
+        "import",
+        str(path),
+        "--database",
+        db,
+        "--account",
+        str(account),
+        "--message",
+        str(message.id),
+        "--json",
+    )
+    assert code == 0, out
+    assert json.loads(out)["inserted"] == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (CSV + "not-a-guid,Welcome,dave,Email,\n", "line 5: guid 'not-a-guid' is not a GUID"),
+        (
+            CSV + "C7015756-95F3-4509-8C6C-759FEEC48F92,Welcome,dave,Fax,\n",
+            "line 5: channel must be one of",
+        ),
+        (
+            CSV + "C7015756-95F3-4509-8C6C-759FEEC48F92,Welcome,,Email,\n",
+            "line 5: subscriber is required",
+        ),
+        (
+            CSV + "C7015756-95F3-4509-8C6C-759FEEC48F92,Welcome,x,Email,yesterday\n",
+            "line 5: sent_at 'yesterday'",
+        ),
+        ("guid,message,subscriber,channel,color\n", "line 1: unknown column(s): color"),
+    ],
+)
+def test_recipients_import_bad_record_imports_nothing(
+    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path, content: str, expected: str
+) -> None:
+    account = str(init(capsys, db)["account_id"])
+    path = tmp_path / "sends.csv"
+    path.write_text(content)
+    code, _, err = run(
+        capsys, "recipients", "import", str(path), "--database", db, "--account", account
+    )
+    assert code == 2
+    assert "nothing imported" in err and expected in err
+    store = open_store(db)
+    try:
+        assert store.count_recipients(int(account)) == 0
+    finally:
+        store.close()
+
+
+def test_recipients_import_bad_json_line(
+    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
+) -> None:
+    account = str(init(capsys, db)["account_id"])
+    path = tmp_path / "sends.ndjson"
+    path.write_text(
+        '{"guid": "C7015756-95F3-4509-8C6C-759FEEC48F91", "message": "M", "subscriber": "s", "channel": "Email"}\n{oops\n'
+    )
+    code, _, err = run(
+        capsys, "recipients", "import", str(path), "--database", db, "--account", account
+    )
+    assert code == 2 and "line 2: not valid JSON" in err
+
+
+def test_serve_refuses_a_stale_schema(db: str, tmp_path: Path) -> None:
+    if not db.startswith("sqlite"):
+        pytest.skip("schema surgery below is SQLite's")
+    store = open_store(db)
+    store.upgrade()
+    store.close()
+    import sqlite3
+
+    conn = sqlite3.connect(db.removeprefix("sqlite:///"))
+    conn.execute("INSERT INTO schema_migrations VALUES (9999, 'future', '2030-01-01')")
+    conn.commit()
+    conn.close()
+    result = subprocess.run(
+        [sys.executable, "-m", "goalkeeper", "serve", "--database", db, "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "version 9999" in result.stderr and "upgrade goalkeeper" in result.stderr

@@ -1,0 +1,34 @@
+"""Settings: precedence, conversion, and that each one is documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from goalkeeper.config import SETTINGS, Config
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.name)
+def test_every_setting_is_documented(setting: object) -> None:
+    text = DOC.read_text()
+    assert f"`{setting.name}`" in text and f"`{setting.env}`" in text  # type: ignore[attr-defined]
+
+
+def test_flags_win_over_environment_over_defaults() -> None:
+    env = {"GOALKEEPER_PORT": "9000", "GOALKEEPER_HOST": "0.0.0.0"}
+    config = Config.load({"port": 9100, "host": None}, environ=env)
+    assert (config.port, config.host, config.workers) == (9100, "0.0.0.0", 1)
+
+
+def test_booleans_and_bad_values() -> None:
+    assert Config.load(environ={"GOALKEEPER_ACCESS_LOG": "yes"}).access_log is True
+    with pytest.raises(ValueError, match="GOALKEEPER_PORT must be of type int"):
+        Config.load(environ={"GOALKEEPER_PORT": "eighty"})
+
+
+def test_environment_round_trip() -> None:
+    config = Config(port=1234, access_log=True, key_cache_seconds=0.5)
+    assert Config.load(environ=config.to_environ()) == config
