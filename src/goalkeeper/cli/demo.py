@@ -46,35 +46,23 @@ def seed(store: Store, rng: random.Random, days: int = 30) -> tuple[int, str, st
         for name, counting, window in GOALS
     ]
     now = dt.datetime.now(dt.UTC)
-    guids: list[bytes] = []
+    pending: list[FulfillmentRequest] = []
     for name, channel, size in MESSAGES:
         sent = now - dt.timedelta(days=rng.randint(3, days - 1), hours=rng.randint(0, 23))
         message = create_message(store, account.account_id, name, channel, "Customers", sent)
-        rows = issue_recipients(
-            store, message, [(f"subscriber-{i}", uuid7()) for i in range(size)], sent
-        )
-        for row in rows:
-            if rng.random() < 0.06:
-                guids.append(row.guid.bytes)
-                occurred = sent + dt.timedelta(minutes=rng.randint(5, 60 * 24 * 3))
-                goal = rng.choices(goals, weights=[6, 2, 1])[0]
-                value = rng.randint(900, 25_000) if goal.name == "Purchase" else 0
-                store.write_fulfillments(
-                    [
-                        FulfillmentRequest(
-                            account.account_id,
-                            goal.id,
-                            row.guid.bytes,
-                            value,
-                            None,
-                            Source.JSON,
-                            None,
-                            min(occurred, now),
-                        )
-                    ],
-                    24,
-                )
-    known = format_guid(guids[0] if guids else rows[0].guid.bytes)
+        subscribers = [(f"subscriber-{i}", uuid7()) for i in range(size)]
+        for row in issue_recipients(store, message, subscribers, sent):
+            if rng.random() >= 0.06:
+                continue
+            goal = rng.choices(goals, weights=[6, 2, 1])[0]
+            occurred = min(sent + dt.timedelta(minutes=rng.randint(5, 60 * 24 * 3)), now)
+            value = rng.randint(900, 25_000) if goal.name == "Purchase" else 0
+            pending.append(
+                FulfillmentRequest(account.account_id, goal.id, row.guid.bytes, value, None,
+                                   Source.JSON, None, occurred)
+            )
+    store.write_fulfillments(pending, 24)
+    known = format_guid(pending[0].guid)
     return account.account_id, account.api_key, known
 
 
