@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
+import shutil
 import sys
+import tempfile
 from typing import Any
 
+from goalkeeper import observability
 from goalkeeper.config import Config
 from goalkeeper.core.accounts import create_account, ensure_schema
 from goalkeeper.errors import SchemaOutdated
@@ -43,11 +45,7 @@ def run_upgrade(args: argparse.Namespace, config: Config) -> int:
 
 
 def configure_logging(config: Config) -> None:
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    observability.configure_logging(config.log_format, config.log_level)
 
 
 def prepare_database(config: Config, announce: bool = True) -> None:
@@ -91,15 +89,21 @@ def serve(config: Config) -> None:
         "http": "httptools",
         "lifespan": "on",
         "log_level": config.log_level,
-        "access_log": config.access_log,
+        "access_log": False,  # goalkeeper logs its own access lines, with the request id
         "server_header": False,
+        "log_config": None,
         "timeout_graceful_shutdown": 10,
     }
     if config.workers > 1:
         os.environ.update(config.to_environ())
-        uvicorn.run(
-            "goalkeeper.web.app:create_app", factory=True, workers=config.workers, **options
-        )
+        metrics_dir = tempfile.mkdtemp(prefix="goalkeeper-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # /metrics adds up all workers
+        try:
+            uvicorn.run(
+                "goalkeeper.web.app:create_app", factory=True, workers=config.workers, **options
+            )
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     else:
         from goalkeeper.web.app import create_app
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 from goalkeeper.errors import GoalkeeperError, InternalError, StorageUnavailable
 from goalkeeper.model import FulfillmentRequest
+from goalkeeper.observability import DATABASE_ERRORS
 from goalkeeper.store.base import Store, WriteOutcome
 
 log = logging.getLogger("goalkeeper.writer")
@@ -115,6 +116,8 @@ class Writer:
                 )
             except GoalkeeperError as exc:
                 log.warning("batch of %d failed: %s", len(items), exc.message)
+                if isinstance(exc, StorageUnavailable):
+                    DATABASE_ERRORS.inc()
                 outcomes = exc
             except Exception:
                 log.exception("batch of %d failed unexpectedly", len(items))

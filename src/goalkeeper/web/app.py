@@ -9,11 +9,13 @@ answers errors as JSON.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import MutableMapping
 from typing import Any
 
 from starlette.types import ASGIApp
 
+from goalkeeper import observability
 from goalkeeper.config import Config
 from goalkeeper.core.ingest import Ingestor
 from goalkeeper.core.keys import KeyCache
@@ -21,10 +23,11 @@ from goalkeeper.core.writer import Writer
 from goalkeeper.errors import InternalError, NotFound
 from goalkeeper.store import Store, open_store
 from goalkeeper.web.goals import GoalsHandler
-from goalkeeper.web.responses import Send, send_xml_error
+from goalkeeper.web.responses import Send, send_json_error, send_xml_error
 from goalkeeper.wire.body import Receive
 
 log = logging.getLogger("goalkeeper.web")
+access = logging.getLogger("goalkeeper.access")
 
 GOALS_PATHS = frozenset(("/v2/api/goals", "/api/goals"))
 
@@ -48,6 +51,7 @@ class Goalkeeper:
             batch_max=config.batch_max,
             batch_wait_us=config.batch_wait_us,
             idempotency_hours=config.idempotency_hours,
+            on_batch=observability.observe_batch,
         )
         self.ingestor = Ingestor(self.keys, self.writer)
         self.goals = GoalsHandler(self.ingestor, config.max_body_bytes)
@@ -106,35 +110,73 @@ class Goalkeeper:
                 return
 
 
+def route_group(lower_path: str) -> str:
+    """A low-cardinality name for metrics: which part of goalkeeper answered."""
+    if lower_path in GOALS_PATHS:
+        return "goals"
+    if is_expertsender_path(lower_path):
+        return "expertsender"
+    if lower_path.startswith("/api/v1/"):
+        return "api"
+    if lower_path in ("/healthz", "/readyz", "/metrics"):
+        return "ops"
+    return "site"
+
+
 class GuardedApp:
-    """Turns anything unexpected into a 500 in the right envelope, never a stack trace."""
+    """The outermost layer: request id, metrics, access log, and the last-resort 500.
+
+    Anything unexpected becomes a 500 in the envelope of the path (XML on the
+    ExpertSender paths, JSON elsewhere), never a stack trace.
+    """
 
     def __init__(self, app: Goalkeeper):
         self.app = app
+        self.access_log = app.config.access_log
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
-        started = False
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value
+                break
+        rid = observability.new_request_id(incoming)
+        token = observability.request_id.set(rid)
+        status = 0
+        started = time.perf_counter()
 
-        async def tracking_send(message: MutableMapping[str, Any]) -> None:
-            nonlocal started
+        async def tracked_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                started = True
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked_send)
         except Exception:
-            if scope["type"] != "http":
-                raise
             log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
-            if not started:
-                from goalkeeper.web.responses import send_json_error
-
+            if status == 0:
                 lower = scope["path"].lower()
                 if lower in GOALS_PATHS or is_expertsender_path(lower):
-                    await send_xml_error(send, InternalError())
+                    await send_xml_error(tracked_send, InternalError())
                 else:
-                    await send_json_error(send, InternalError())
+                    await send_json_error(tracked_send, InternalError())
+        finally:
+            group = route_group(scope["path"].lower())
+            observability.HTTP_REQUESTS.labels(group, str(status or 499)).inc()
+            if self.access_log:
+                access.info(
+                    "%s %s %d %.1fms",
+                    scope["method"],
+                    scope["path"],
+                    status or 499,
+                    (time.perf_counter() - started) * 1000,
+                )
+            observability.request_id.reset(token)
 
 
 def create_app(config: Config | None = None) -> GuardedApp:

@@ -14,11 +14,19 @@ from typing import Any
 from goalkeeper.core.ingest import Ingestor
 from goalkeeper.errors import GoalkeeperError, InvalidField, MethodNotAllowed
 from goalkeeper.model import FulfillmentRequest, Source
+from goalkeeper.observability import (
+    FULFILLMENTS_ACCEPTED,
+    FULFILLMENTS_DUPLICATE,
+    FULFILLMENTS_REJECTED,
+)
 from goalkeeper.web.responses import CACHE_PRIVATE, Send, send_response, send_xml_error
 from goalkeeper.wire import expertsender as es
 from goalkeeper.wire.body import ClientDisconnected, Receive, decode_content, read_body
 
 _MAX_IDEMPOTENCY_KEY = 255
+ACCEPTED = FULFILLMENTS_ACCEPTED.labels("xml")
+DUPLICATE = FULFILLMENTS_DUPLICATE.labels("xml")
+REJECTED = FULFILLMENTS_REJECTED
 
 
 def idempotency_key(raw: bytes | None) -> str | None:
@@ -71,8 +79,9 @@ class GoalsHandler:
             )
             writer.expect(-1)
             expected = False
-            await self.ingestor.fulfill(request)
+            stored = await self.ingestor.fulfill(request)
         except GoalkeeperError as error:
+            REJECTED.labels("xml", error.code).inc()
             await send_xml_error(send, error)
             return
         except ClientDisconnected:
@@ -80,4 +89,5 @@ class GoalsHandler:
         finally:
             if expected:
                 writer.expect(-1)
+        (DUPLICATE if stored.duplicate else ACCEPTED).inc()
         await send_response(send, 201, [CACHE_PRIVATE])

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from goalkeeper.errors import GoalkeeperError, MethodNotAllowed, NotFound, SchemaOutdated
+from goalkeeper.observability import render_metrics
 
 if TYPE_CHECKING:
     from goalkeeper.web.app import Goalkeeper
@@ -64,9 +65,15 @@ def build_site(gk: Goalkeeper) -> Starlette:
             return JSONResponse({"status": "unready", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    async def metrics(_request: Request) -> Response:
+        """Prometheus exposition: requests, fulfillments, writer batches, database errors."""
+        body, content_type = render_metrics()
+        return Response(body, media_type=content_type)
+
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics),
     ]
     return Starlette(
         routes=routes,

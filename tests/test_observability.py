@@ -1,0 +1,120 @@
+"""Health, readiness, metrics, request ids and structured logs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import httpx
+from starlette.testclient import TestClient
+
+from goalkeeper.store import open_store
+from tests.conftest import Server
+from tests.fixtures import UNKNOWN_GUID, World, build_world, goals_xml
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name):
+            continue
+        match = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line)
+        if not match or match[1] != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', match[2] or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            total += float(match[3])
+    return total
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}
+
+
+def test_metrics_count_requests_fulfillments_and_batches(client: TestClient, world: World) -> None:
+    before = client.get("/metrics").text
+    assert client.post("/v2/Api/Goals", content=goals_xml()).status_code == 201
+    assert client.post("/v2/Api/Goals", content=goals_xml(guid=UNKNOWN_GUID)).status_code == 400
+    after = client.get("/metrics").text
+    assert client.get("/metrics").headers["content-type"].startswith("text/plain")
+
+    def grew(name: str, **labels: str) -> float:
+        return metric(after, name, **labels) - metric(before, name, **labels)
+
+    assert grew("goalkeeper_fulfillments_accepted_total", source="xml") == 1
+    assert (
+        grew(
+            "goalkeeper_fulfillments_rejected_total",
+            source="xml",
+            reason="message_guid_not_recognized",
+        )
+        == 1
+    )
+    assert grew("goalkeeper_http_requests_total", route="goals", status="201") == 1
+    assert grew("goalkeeper_http_requests_total", route="goals", status="400") == 1
+    assert grew("goalkeeper_writer_batch_size_count") == 2
+    assert grew("goalkeeper_writer_commit_seconds_count") == 2
+
+
+def test_request_id_is_returned_and_echoed(client: TestClient) -> None:
+    generated = client.get("/healthz").headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{16}", generated)
+    assert (
+        client.get("/healthz", headers={"X-Request-Id": "abc-123"}).headers["x-request-id"]
+        == "abc-123"
+    )
+    hostile = client.get("/healthz", headers={"X-Request-Id": "a b\tc"}).headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{16}", hostile)
+    response = client.post("/v2/Api/Goals", content=b"junk", headers={"X-Request-Id": "req-9"})
+    assert response.status_code == 400 and response.headers["x-request-id"] == "req-9"
+
+
+def test_json_logs_carry_the_request_id(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'gk.db'}"
+    store = open_store(url)
+    build_world(store)
+    store.close()
+    log = tmp_path / "server.log"
+    server = Server(
+        url, log, env={"GOALKEEPER_LOG_FORMAT": "json", "GOALKEEPER_ACCESS_LOG": "true"}
+    ).start()
+    try:
+        response = httpx.post(
+            server.base_url + "/v2/Api/Goals",
+            content=goals_xml(),
+            headers={"X-Request-Id": "trace-42"},
+        )
+        assert response.status_code == 201
+    finally:
+        server.stop()
+    entries = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert entries, log.read_text()
+    access = [
+        e for e in entries if e["logger"] == "goalkeeper.access" and e["request_id"] == "trace-42"
+    ]
+    assert len(access) == 1
+    assert access[0]["message"].startswith("POST /v2/Api/Goals 201")
+    assert all({"time", "level", "logger", "message", "request_id"} <= set(e) for e in entries)
+    assert "test_api_key1" not in log.read_text()  # keys are never logged
+
+
+def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'gk.db'}"
+    store = open_store(url)
+    build_world(store)
+    store.close()
+    server = Server(url, tmp_path / "server.log", "--workers", "2").start(timeout=30)
+    try:
+        with httpx.Client(base_url=server.base_url) as http:
+            for _ in range(20):
+                with httpx.Client(
+                    base_url=server.base_url
+                ) as fresh:  # new connections spread over workers
+                    assert fresh.post("/v2/Api/Goals", content=goals_xml()).status_code == 201
+            text = http.get("/metrics").text
+    finally:
+        server.stop()
+    assert metric(text, "goalkeeper_fulfillments_accepted_total", source="xml") == 20
