@@ -36,6 +36,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", int, 8080, "Port the HTTP server listens on."),
     Setting("workers", int, 1, "Number of server processes (each with its own writer)."),
     Setting("max_body_bytes", int, 65536, "Largest accepted request body, after decompression."),
+    Setting(
+        "api_max_body_bytes",
+        int,
+        4194304,
+        "Largest accepted JSON API request body (/api/v1), after decompression.",
+    ),
     Setting("batch_max", int, 512, "Most fulfillments the writer commits in one transaction."),
     Setting(
         "batch_wait_us",
@@ -93,6 +99,7 @@ class Config:
     port: int = 8080
     workers: int = 1
     max_body_bytes: int = 65536
+    api_max_body_bytes: int = 4194304
     batch_max: int = 512
     batch_wait_us: int = 500
     key_cache_seconds: float = 5.0

@@ -17,6 +17,16 @@ wire message. The wire adapters render them (XML envelope on the ExpertSender pa
     │   ├── MessageGuidNotRecognized   message_guid_not_recognized
     │   ├── ChannelInvalid             channel_invalid
     │   └── InvalidField               invalid_field (JSON and CLI validation)
+    │       ├── InvalidJson            invalid_json (not one JSON document)
+    │       ├── FieldRequired          field_required
+    │       ├── UnknownField           unknown_field (names the fields)
+    │       ├── FieldType              invalid_type (e.g. a string or bool for an integer)
+    │       ├── OutOfRange             out_of_range (e.g. past signed 64 bits)
+    │       ├── TooManyItems           too_many_items
+    │       ├── GuidInvalid            guid_invalid
+    │       ├── TimeInvalid            time_invalid (not RFC 3339 with an offset)
+    │       ├── OccurredInFuture       occurred_at_in_future
+    │       └── OccurredTooOld         occurred_at_too_old
     ├── ApiKeyInvalid (403)            api_key_invalid
     ├── Forbidden (403)                forbidden (key valid, scope too narrow)
     ├── NotFound (404)                 not_found
@@ -105,6 +115,56 @@ class InvalidField(BadRequest):
 
     code = "invalid_field"
     message = "A field is invalid."
+
+
+class InvalidJson(InvalidField):
+    code = "invalid_json"
+    message = "The body must be one JSON document (UTF-8)."
+
+
+class FieldRequired(InvalidField):
+    code = "field_required"
+    message = "A required field is missing."
+
+
+class UnknownField(InvalidField):
+    code = "unknown_field"
+    message = "The body has a field this request does not take."
+
+
+class FieldType(InvalidField):
+    code = "invalid_type"
+    message = "A field has the wrong JSON type."
+
+
+class OutOfRange(InvalidField):
+    code = "out_of_range"
+    message = "A number is out of its allowed range."
+
+
+class TooManyItems(InvalidField):
+    code = "too_many_items"
+    message = "The list has more items than one request may carry."
+
+
+class GuidInvalid(InvalidField):
+    code = "guid_invalid"
+    message = "A GUID must be 32 hex digits, optionally hyphenated, braced or parenthesised."
+
+
+class TimeInvalid(InvalidField):
+    code = "time_invalid"
+    message = "A time must be RFC 3339 with an offset, e.g. 2026-11-27T10:00:00Z."
+
+
+class OccurredInFuture(InvalidField):
+    code = "occurred_at_in_future"
+    message = "occurred_at is in the future."
+
+
+class OccurredTooOld(InvalidField):
+    code = "occurred_at_too_old"
+    message = "occurred_at is older than this server accepts."
 
 
 class ApiKeyInvalid(GoalkeeperError):

@@ -6,8 +6,8 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from goalkeeper.errors import InvalidField
-from goalkeeper.guid import uuid7
+from goalkeeper.errors import InvalidField, MessageGuidNotRecognized, NotFound
+from goalkeeper.guid import format_guid, uuid7
 from goalkeeper.model import (
     INT32_MAX,
     INT64_MAX,
@@ -74,6 +74,39 @@ def create_message(
     if channel is Channel.ALL:
         raise InvalidField("channel must be one of: Email, SmsMms, WebPush.")
     return store.create_message(account_id, check_name(name), channel, list_name, sent_at)
+
+
+def goal_of(store: Store, account_id: int, goal_id: int) -> Goal:
+    """The account's goal; another account's answers exactly like a missing one."""
+    goal = store.get_goal(account_id, goal_id) if 1 <= goal_id <= INT32_MAX else None
+    if goal is None:
+        raise NotFound(f"Goal {goal_id} was not found.")
+    return goal
+
+
+def message_of(store: Store, account_id: int, message_id: int) -> Message:
+    """The account's message; another account's answers exactly like a missing one."""
+    message = store.get_message(account_id, message_id) if 1 <= message_id <= INT64_MAX else None
+    if message is None:
+        raise NotFound(f"Message {message_id} was not found.")
+    return message
+
+
+MESSAGE_GUID_TAG = "*[message_guid]*"
+
+
+def personalize(store: Store, message: Message, content: str, guid: bytes) -> str:
+    """``content`` with every ``*[message_guid]*`` tag replaced by a GUID of ``message``."""
+    recipient = store.get_recipient(guid)
+    if (
+        recipient is None
+        or recipient.account_id != message.account_id
+        or recipient.message_id != message.id
+    ):
+        raise MessageGuidNotRecognized(
+            f"Message GUID was not recognized as a recipient of message {message.id}."
+        )
+    return content.replace(MESSAGE_GUID_TAG, format_guid(guid))
 
 
 def check_subscriber(subscriber_id: str) -> str:

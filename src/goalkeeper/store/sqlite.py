@@ -37,7 +37,14 @@ from goalkeeper.model import (
     Stored,
     utcnow,
 )
-from goalkeeper.store.base import FulfillmentRow, Migration, NewGoal, WriteOutcome, migrations
+from goalkeeper.store.base import (
+    CheckOutcome,
+    FulfillmentRow,
+    Migration,
+    NewGoal,
+    WriteOutcome,
+    migrations,
+)
 
 UTC = dt.UTC
 
@@ -358,6 +365,14 @@ class SqliteStore:
         )
         return None if row is None else self._message(row)
 
+    def list_messages(self, account_id: int, limit: int = 1000) -> list[Message]:
+        rows = self._read().execute(
+            "SELECT account_id, id, name, channel, list, sent_at FROM messages"
+            " WHERE account_id = ? ORDER BY id LIMIT ?",
+            (account_id, limit),
+        )
+        return [self._message(r) for r in rows]
+
     # -- the GUID registry --------------------------------------------------------------
 
     def add_recipients(self, rows: Sequence[Recipient]) -> int:
@@ -492,6 +507,53 @@ class SqliteStore:
                         (fulfillment_id, req.account_id, key),
                     )
                 outcomes.append(Stored(fulfillment_id))
+        return outcomes
+
+    def check_fulfillments(
+        self, batch: Sequence[FulfillmentRequest], idempotency_hours: int
+    ) -> list[CheckOutcome]:
+        """What write_fulfillments would answer for each request, writing nothing."""
+        cutoff_s = ts(utcnow() - dt.timedelta(hours=idempotency_hours))
+        outcomes: list[CheckOutcome] = []
+        execute = self._read().execute
+        goals: dict[tuple[int, int], bool] = {}
+        for req in batch:
+            row = execute(
+                "SELECT account_id, channel FROM recipients WHERE guid = ?", (req.guid,)
+            ).fetchone()
+            if (
+                row is None
+                or row[0] != req.account_id
+                or (
+                    req.channel is not None
+                    and req.channel is not Channel.ALL
+                    and row[1] != req.channel.value
+                )
+            ):
+                outcomes.append(MessageGuidNotRecognized())
+                continue
+            goal_key = (req.account_id, req.goal_id)
+            known = goals.get(goal_key)
+            if known is None:
+                known = goals[goal_key] = (
+                    execute(
+                        "SELECT 1 FROM goals WHERE account_id = ? AND id = ?", goal_key
+                    ).fetchone()
+                    is not None
+                )
+            if not known:
+                outcomes.append(GoalNotRecognized())
+                continue
+            if req.idempotency_key is not None:
+                bound = execute(
+                    "SELECT fulfillment_id FROM idempotency_keys WHERE account_id = ?"
+                    " AND key = ? AND created_at >= ? AND fulfillment_id IS NOT NULL",
+                    (req.account_id, req.idempotency_key, cutoff_s),
+                ).fetchone()
+                if bound is not None:
+                    outcomes.append(Stored(int(bound[0]), duplicate=True))
+                    continue
+            outcomes.append(None)
         return outcomes
 
     def list_fulfillments(self, account_id: int, limit: int = 1000) -> list[FulfillmentRow]:

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from goalkeeper.errors import GoalkeeperError, MethodNotAllowed, NotFound, SchemaOutdated
+from goalkeeper.web import api
 from goalkeeper.observability import render_metrics
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ def build_site(gk: Goalkeeper) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        *api.routes(gk),
     ]
     return Starlette(
         routes=routes,

@@ -1,0 +1,101 @@
+"""What every ``/api/v1`` handler shares: the Bearer key, the bounded body, renderings."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+
+from goalkeeper.errors import (
+    ApiKeyInvalid,
+    BodyTooLarge,
+    Forbidden,
+    GoalkeeperError,
+    InvalidDocument,
+    InvalidJson,
+)
+from goalkeeper.model import ApiKey, Goal, Message, Scope
+from goalkeeper.wire.body import decode_content
+
+if TYPE_CHECKING:
+    from goalkeeper.web.app import Goalkeeper
+
+ADMIN = (Scope.ADMIN,)
+INGEST = (Scope.ADMIN, Scope.INGEST)
+
+
+async def authenticate(gk: Goalkeeper, request: Request, scopes: Sequence[Scope]) -> ApiKey:
+    """The key of ``Authorization: Bearer <key>``; 403 api_key_invalid or forbidden."""
+    header = request.headers.get("authorization")
+    if header is None:
+        raise ApiKeyInvalid("An API key is required: Authorization: Bearer <key>.")
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise ApiKeyInvalid("The Authorization header must be: Bearer <key>.")
+    hit, record = gk.keys.cached(key)
+    if not hit:
+        record = await asyncio.to_thread(gk.keys.resolve, key)
+    if record is None:
+        raise ApiKeyInvalid()
+    if record.scope not in scopes:
+        raise Forbidden()
+    return record
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, Content-Encoding undone, refused past ``limit`` bytes (raw or inflated)."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise BodyTooLarge(f"Request body is too large: at most {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"Request body is too large: at most {limit} bytes.")
+        chunks.append(chunk)
+    try:
+        return decode_content(b"".join(chunks), request.headers.get("content-encoding"), limit)
+    except InvalidDocument:
+        raise InvalidJson("The body could not be decompressed.") from None
+
+
+def path_id(request: Request, name: str = "id") -> int:
+    """A numeric path parameter (the route's ``{id:int}`` already refused non-digits)."""
+    value: int = request.path_params[name]
+    return value
+
+
+def error_object(error: GoalkeeperError) -> dict[str, Any]:
+    return {"status": error.status, "code": error.code, "message": error.message}
+
+
+def timestamp(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def goal_json(goal: Goal) -> dict[str, Any]:
+    return {
+        "id": goal.id,
+        "name": goal.name,
+        "counting": goal.counting.value,
+        "window_days": goal.window_days,
+        "default_value": goal.default_value,
+        "created_at": timestamp(goal.created_at),
+    }
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "name": message.name,
+        "channel": message.channel.value,
+        "list": message.list,
+        "sent_at": timestamp(message.sent_at),
+    }

@@ -1,0 +1,53 @@
+"""``POST /api/v1/fulfillments``: one fulfillment, a batch of up to 1,000, or a dry run."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from goalkeeper.core.fulfillments import Fulfillments, Valid, Verdict
+from goalkeeper.errors import GoalkeeperError
+from goalkeeper.web.api.common import INGEST, authenticate, error_object, read_body
+from goalkeeper.wire import json_api
+
+if TYPE_CHECKING:
+    from goalkeeper.store.base import WriteOutcome
+    from goalkeeper.web.app import Goalkeeper
+
+
+def result_json(outcome: WriteOutcome | Verdict) -> dict[str, Any]:
+    if isinstance(outcome, GoalkeeperError):
+        return {"status": "rejected", "error": error_object(outcome)}
+    if isinstance(outcome, Valid):
+        if outcome.same_as is None:
+            return {"status": "valid"}
+        return {"status": "duplicate", "same_as": outcome.same_as}
+    if outcome.duplicate:
+        return {"status": "duplicate", "id": outcome.fulfillment_id}
+    return {"status": "accepted", "id": outcome.fulfillment_id}
+
+
+def routes(gk: Goalkeeper, limit: int, fulfillments: Fulfillments) -> list[Route]:
+    async def fulfill(request: Request) -> Response:
+        key = await authenticate(gk, request, INGEST)
+        dry_run = json_api.query_flag(request.query_params.get("validate_only"), "validate_only")
+        batch, items = json_api.fulfillments_input(await read_body(request, limit))
+        if not batch and isinstance(items[0], GoalkeeperError):
+            raise items[0]  # a malformed single body is a 400, in a dry run too
+        if dry_run:
+            verdicts = await fulfillments.validate(key.account_id, items)
+            if batch:
+                return JSONResponse({"results": [result_json(v) for v in verdicts]})
+            return JSONResponse(result_json(verdicts[0]))
+        if batch:
+            outcomes = await fulfillments.record_batch(key.account_id, items)
+            return JSONResponse({"results": [result_json(o) for o in outcomes]})
+        item = items[0]
+        assert not isinstance(item, GoalkeeperError)
+        stored = await fulfillments.record(key.account_id, item)
+        return JSONResponse(result_json(stored), status_code=201)
+
+    return [Route("/api/v1/fulfillments", fulfill, methods=["POST"])]
