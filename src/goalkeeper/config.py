@@ -63,6 +63,18 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("max_occurred_age_days", int, 90, "Oldest occurred_at the JSON API accepts, in days."),
     Setting(
+        "rate_limit",
+        int,
+        0,
+        "Requests per second per admin or ingest key without a limit of its own (0: unlimited).",
+    ),
+    Setting(
+        "tracker_rate_limit",
+        int,
+        50,
+        "Requests per second per tracker key without a limit of its own (0: unlimited).",
+    ),
+    Setting(
         "pool_size",
         int,
         8,
@@ -105,6 +117,8 @@ class Config:
     key_cache_seconds: float = 5.0
     idempotency_hours: int = 24
     max_occurred_age_days: int = 90
+    rate_limit: int = 0
+    tracker_rate_limit: int = 50
     pool_size: int = 8
     log_format: str = "text"
     log_level: str = "info"

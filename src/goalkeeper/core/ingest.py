@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Sequence
 
 from goalkeeper.core.keys import KeyCache, require_scope
+from goalkeeper.core.ratelimit import RateLimiter
 from goalkeeper.core.writer import Writer
 from goalkeeper.errors import GoalkeeperError
 from goalkeeper.model import ApiKey, FulfillmentRequest, Scope, Stored
@@ -19,16 +20,22 @@ INGEST_SCOPES = (Scope.ADMIN, Scope.INGEST)
 
 
 class Ingestor:
-    def __init__(self, keys: KeyCache, writer: Writer):
+    def __init__(self, keys: KeyCache, writer: Writer, limiter: RateLimiter):
         self.keys = keys
         self.writer = writer
+        self.limiter = limiter
 
     async def authenticate(self, key: str, scopes: Sequence[Scope] = INGEST_SCOPES) -> ApiKey:
-        """The key's record if it may act with one of ``scopes``; raises ApiKeyInvalid."""
+        """The key's record if it may act with one of ``scopes`` now.
+
+        Raises ApiKeyInvalid, or RateLimited when the key is over its limit.
+        """
         hit, record = self.keys.cached(key)
         if not hit:
             record = await asyncio.to_thread(self.keys.resolve, key)
-        return require_scope(record, scopes)
+        record = require_scope(record, scopes)
+        await self.limiter.acquire(record)
+        return record
 
     async def fulfill(self, request: FulfillmentRequest) -> Stored:
         """Store one fulfillment durably (or find its earlier twin) and say which."""

@@ -593,6 +593,33 @@ class SqliteStore:
         return int(row[0])
 
 
+    # -- rate limits --------------------------------------------------------------------
+
+    def lease_rate_tokens(self, key_id: int, second: int, want: int, limit: int) -> int:
+        """Take up to ``want`` of the window's ``limit`` tokens; how many were granted."""
+        conn = self._conn()
+        conn.execute("PRAGMA synchronous = OFF")  # counters are worthless after a crash
+        try:
+            with self._write() as conn:
+                row = conn.execute(
+                    "SELECT count FROM rate_counters WHERE key_id = ? AND second = ?",
+                    (key_id, second),
+                ).fetchone()
+                used = 0 if row is None else int(row[0])
+                granted = max(0, min(want, limit - used))
+                if granted:
+                    conn.execute(
+                        "INSERT INTO rate_counters (key_id, second, count) VALUES (?, ?, ?)"
+                        " ON CONFLICT (key_id, second) DO UPDATE SET count = count + excluded.count",
+                        (key_id, second, granted),
+                    )
+                if row is None:
+                    conn.execute("DELETE FROM rate_counters WHERE second < ?", (second - 60,))
+        finally:
+            conn.execute("PRAGMA synchronous = FULL")
+        return granted
+
+
 def _split_sql(script: str) -> list[str]:
     """Statements of a migration file (no semicolons inside statements by convention)."""
     lines = [line for line in script.splitlines() if not line.strip().startswith("--")]

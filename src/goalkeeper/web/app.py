@@ -19,6 +19,7 @@ from goalkeeper import observability
 from goalkeeper.config import Config
 from goalkeeper.core.ingest import Ingestor
 from goalkeeper.core.keys import KeyCache
+from goalkeeper.core.ratelimit import RateLimiter
 from goalkeeper.core.writer import Writer
 from goalkeeper.errors import InternalError, NotFound
 from goalkeeper.store import Store, open_store
@@ -53,7 +54,8 @@ class Goalkeeper:
             idempotency_hours=config.idempotency_hours,
             on_batch=observability.observe_batch,
         )
-        self.ingestor = Ingestor(self.keys, self.writer)
+        self.limiter = RateLimiter(self.store, config.rate_limit, config.tracker_rate_limit)
+        self.ingestor = Ingestor(self.keys, self.writer, self.limiter)
         self.goals = GoalsHandler(self.ingestor, config.max_body_bytes)
         from goalkeeper.web.site import build_site
 

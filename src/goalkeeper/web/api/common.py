@@ -43,6 +43,7 @@ async def authenticate(gk: Goalkeeper, request: Request, scopes: Sequence[Scope]
         raise ApiKeyInvalid()
     if record.scope not in scopes:
         raise Forbidden()
+    await gk.limiter.acquire(record)
     return record
 
 
