@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import importlib.resources
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from goalkeeper.errors import GoalkeeperError
@@ -79,6 +79,65 @@ class FulfillmentRow:
     received_at: dt.datetime
 
 
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """A span of quarter-hour buckets [start, end) over which a zone's UTC offset holds.
+
+    ``offset`` is that offset in buckets: (bucket + offset) // 96 is the local day number
+    (days since 1970-01-01 in the zone).
+    """
+
+    start: int
+    end: int
+    offset: int = 0
+
+
+REPORT_KEYS = ("goal", "message", "channel", "day")
+
+
+@dataclasses.dataclass(frozen=True)
+class CounterQuery:
+    """A read of the report counters: one account, spans of buckets, grouping, filters."""
+
+    account_id: int
+    segments: tuple[Segment, ...]
+    by: frozenset[str] = frozenset()  # subset of REPORT_KEYS
+    goal_id: int | None = None
+    message_id: int | None = None
+    channel: Channel | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class CounterRow:
+    """Counted fulfillments of one group (keys not grouped on are None)."""
+
+    goal_id: int | None
+    message_id: int | None
+    channel: Channel | None
+    day: int | None
+    fulfillments: int
+    value: int
+    recipients: int  # GUIDs whose first counted fulfillment of the goal is in the group
+
+
+@dataclasses.dataclass(frozen=True)
+class SendRow:
+    """Registered sends and converted recipients (first counted fulfillment of any goal)."""
+
+    message_id: int | None
+    channel: Channel | None
+    day: int | None
+    sends: int
+    converted: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RebuildResult:
+    fulfillments: int
+    goal_counters: int
+    message_counters: int
+
+
 class Store(Protocol):
     dialect: str
 
@@ -138,3 +197,17 @@ class Store(Protocol):
 
     # rate limits: tokens per key per one-second window, shared by every process
     def lease_rate_tokens(self, key_id: int, second: int, want: int, limit: int) -> int: ...
+
+    # reports (counters kept in each write transaction; see store/counting.py)
+    def goal_counts(self, query: CounterQuery) -> list[CounterRow]: ...
+    def message_counts(self, query: CounterQuery) -> list[SendRow]: ...
+    def rebuild_counters(self) -> RebuildResult: ...
+    def fulfillments_between(
+        self, account_id: int, start: dt.datetime, end: dt.datetime, channel: Channel | None
+    ) -> Iterator[FulfillmentRow]: ...
+    def recipients_between(
+        self, account_id: int, start: dt.datetime, end: dt.datetime, channel: Channel | None
+    ) -> Iterator[Recipient]: ...
+    def secret(self, name: str) -> str:
+        """A random secret shared by every process on this database, made on first use."""
+        ...

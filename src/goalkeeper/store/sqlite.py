@@ -45,6 +45,8 @@ from goalkeeper.store.base import (
     WriteOutcome,
     migrations,
 )
+from goalkeeper.store.counting import Counted, in_window
+from goalkeeper.store.sqlite_reports import SqliteReports
 
 UTC = dt.UTC
 
@@ -58,7 +60,7 @@ def parse_ts(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-class SqliteStore:
+class SqliteStore(SqliteReports):
     dialect = "sqlite"
 
     def __init__(self, path: str):
@@ -68,7 +70,8 @@ class SqliteStore:
         self._connections_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._lock_fd: int | None = None
-        self._known_goals: set[tuple[int, int]] = set()
+        # goal -> (counts once per recipient, attribution window in days)
+        self._known_goals: dict[tuple[int, int], tuple[bool, int | None]] = {}
         self._migrations = migrations(self.dialect)
         try:
             self._lock_fd = os.open(path + "-lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -378,6 +381,7 @@ class SqliteStore:
     def add_recipients(self, rows: Sequence[Recipient]) -> int:
         with self._write() as conn:
             before = conn.total_changes
+            rows = self._new_recipients(conn, rows)
             conn.executemany(
                 "INSERT INTO recipients (guid, account_id, message_id, subscriber_id, list,"
                 " channel, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guid) DO NOTHING",
@@ -394,7 +398,9 @@ class SqliteStore:
                     for r in rows
                 ],
             )
-            return conn.total_changes - before
+            inserted = conn.total_changes - before
+            self._count_sends(conn, rows)
+            return inserted
 
     def get_recipient(self, guid: bytes) -> Recipient | None:
         row = (
@@ -435,11 +441,12 @@ class SqliteStore:
         now_s = ts(now)
         cutoff_s = ts(now - dt.timedelta(hours=idempotency_hours))
         outcomes: list[WriteOutcome] = []
+        counted: list[Counted] = []
         with self._write() as conn:
             execute = conn.execute
             for req in batch:
                 row = execute(
-                    "SELECT account_id, message_id, subscriber_id, channel FROM recipients"
+                    "SELECT account_id, message_id, subscriber_id, channel, sent_at FROM recipients"
                     " WHERE guid = ?",
                     (req.guid,),
                 ).fetchone()
@@ -455,13 +462,17 @@ class SqliteStore:
                     outcomes.append(MessageGuidNotRecognized())
                     continue
                 goal_key = (req.account_id, req.goal_id)
-                if goal_key not in self._known_goals:
-                    if not execute(
-                        "SELECT 1 FROM goals WHERE account_id = ? AND id = ?", goal_key
-                    ).fetchone():
+                rules = self._known_goals.get(goal_key)
+                if rules is None:
+                    found = execute(
+                        "SELECT counting, window_days FROM goals WHERE account_id = ? AND id = ?",
+                        goal_key,
+                    ).fetchone()
+                    if not found:
                         outcomes.append(GoalNotRecognized())
                         continue
-                    self._known_goals.add(goal_key)
+                    rules = (found[0] == Counting.ONCE_PER_RECIPIENT.value, found[1])
+                    self._known_goals[goal_key] = rules
                 key = req.idempotency_key
                 if key is not None:
                     claimed = execute(
@@ -507,6 +518,22 @@ class SqliteStore:
                         (fulfillment_id, req.account_id, key),
                     )
                 outcomes.append(Stored(fulfillment_id))
+                moment = now if req.occurred_at is None else req.occurred_at
+                if in_window(moment, parse_ts(row[4]), rules[1]):
+                    counted.append(
+                        Counted(
+                            req.account_id,
+                            req.goal_id,
+                            req.guid,
+                            row[1],
+                            row[3],
+                            req.value,
+                            fulfillment_id,
+                            moment,
+                            rules[0],
+                        )
+                    )
+            self._count_fulfillments(conn, counted)
         return outcomes
 
     def check_fulfillments(

@@ -1,0 +1,335 @@
+"""The SQLite store's report side: counters kept with each write, report reads, rebuilds.
+
+Mixed into :class:`goalkeeper.store.sqlite.SqliteStore`; the rules of what counts live in
+:mod:`goalkeeper.store.counting`, shared with the other backends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import secrets
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+
+from goalkeeper.model import Channel, Counting, Recipient, utcnow
+from goalkeeper.store.base import (
+    CounterQuery,
+    CounterRow,
+    FulfillmentRow,
+    RebuildResult,
+    SendRow,
+)
+from goalkeeper.store.counting import (
+    BUCKET_SECONDS,
+    BUCKETS_PER_DAY,
+    Counted,
+    CounterDeltas,
+    First,
+    GoalKey,
+)
+
+UTC = dt.UTC
+_CHUNK = 400  # keys per IN (...) lookup, under SQLite's bound on parameters
+
+
+def _ts(value: dt.datetime) -> str:
+    return value.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")[:26]
+
+
+def _parse(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+_GROUP_COLUMNS = {"goal": "goal_id", "message": "message_id", "channel": "channel"}
+
+_UPSERT_GOAL = (
+    "INSERT INTO goal_counters (account_id, bucket, goal_id, message_id, channel,"
+    " fulfillments, value, recipients) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (account_id, bucket, goal_id, message_id, channel) DO UPDATE SET"
+    " fulfillments = fulfillments + excluded.fulfillments, value = value + excluded.value,"
+    " recipients = recipients + excluded.recipients"
+)
+_UPSERT_MESSAGE = (
+    "INSERT INTO message_counters (account_id, bucket, message_id, channel, sends, converted)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, bucket, message_id, channel)"
+    " DO UPDATE SET sends = sends + excluded.sends, converted = converted + excluded.converted"
+)
+
+# The attribution window's end as stored text: the date part moved by window_days, the
+# fraction of a second kept, so the comparison is exact to the microsecond.
+_IN_WINDOW = (
+    "(g.window_days IS NULL OR r.sent_at IS NULL OR f.occurred_at <="
+    " strftime('%Y-%m-%d %H:%M:%S', r.sent_at, '+' || g.window_days || ' days')"
+    " || substr(r.sent_at, 20))"
+)
+
+
+class SqliteReports:
+    """Report methods of the SQLite store (needs ``_write`` and ``_read`` of the store)."""
+
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    def _read(self) -> sqlite3.Connection:
+        raise NotImplementedError
+
+    # -- kept with each write -----------------------------------------------------------
+
+    @staticmethod
+    def _count_fulfillments(conn: sqlite3.Connection, rows: list[Counted]) -> None:
+        """Add a batch's counted fulfillments to the counters (inside its transaction)."""
+        if not rows:
+            return
+
+        def load_firsts(guids: list[bytes]) -> dict[GoalKey, First]:
+            found: dict[GoalKey, First] = {}
+            for start in range(0, len(guids), _CHUNK):
+                chunk = guids[start : start + _CHUNK]
+                for row in conn.execute(
+                    "SELECT account_id, goal_id, guid, fulfillment_id, occurred_at, value"
+                    f" FROM first_fulfillments WHERE guid IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ):
+                    found[(row[0], row[1], row[2])] = First(row[3], _parse(row[4]), row[5])
+            return found
+
+        deltas = CounterDeltas()
+        deltas.add(rows, load_firsts)
+        SqliteReports._apply(conn, deltas)
+
+    @staticmethod
+    def _apply(conn: sqlite3.Connection, deltas: CounterDeltas) -> None:
+        if deltas.goal:
+            conn.executemany(_UPSERT_GOAL, deltas.goal_rows())
+        if deltas.message:
+            conn.executemany(_UPSERT_MESSAGE, deltas.message_rows())
+        if deltas.firsts:
+            conn.executemany(
+                "INSERT INTO first_fulfillments (guid, goal_id, account_id, fulfillment_id,"
+                " occurred_at, value) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (guid, goal_id) DO UPDATE SET"
+                " fulfillment_id = excluded.fulfillment_id, occurred_at = excluded.occurred_at,"
+                " value = excluded.value",
+                [
+                    (
+                        guid,
+                        goal_id,
+                        account_id,
+                        first.fulfillment_id,
+                        _ts(first.occurred_at),
+                        first.value,
+                    )
+                    for (account_id, goal_id, guid), first in deltas.firsts.items()
+                ],
+            )
+
+    @staticmethod
+    def _count_sends(conn: sqlite3.Connection, rows: Sequence[Recipient]) -> None:
+        """Add newly registered sends to the message counters (inside their transaction)."""
+        deltas = CounterDeltas()
+        deltas.add_sends((r.account_id, r.message_id, r.channel.value, r.sent_at) for r in rows)
+        if deltas.message:
+            conn.executemany(_UPSERT_MESSAGE, deltas.message_rows())
+
+    @staticmethod
+    def _new_recipients(conn: sqlite3.Connection, rows: Sequence[Recipient]) -> list[Recipient]:
+        """The rows whose GUIDs are neither stored yet nor repeated earlier in ``rows``."""
+        unique: dict[bytes, Recipient] = {}
+        for r in rows:
+            unique.setdefault(r.guid.bytes, r)
+        keys = list(unique)
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for (guid,) in conn.execute(
+                f"SELECT guid FROM recipients WHERE guid IN ({marks})", chunk
+            ):
+                del unique[guid]
+        return list(unique.values())
+
+    # -- report reads -------------------------------------------------------------------
+
+    def _grouped(
+        self, table: str, sums: str, query: CounterQuery, keys: Sequence[str]
+    ) -> Iterator[tuple[dict[str, object], int | None, tuple[int, ...]]]:
+        """Sums of one counter table per group: (keys, local day or None, sums)."""
+        columns = [_GROUP_COLUMNS[k] for k in keys]
+        where = ["account_id = ?", "bucket >= ?", "bucket < ?"]
+        filters: list[object] = []
+        if query.goal_id is not None and table == "goal_counters":
+            where.append("goal_id = ?")
+            filters.append(query.goal_id)
+        if query.message_id is not None:
+            where.append("message_id = ?")
+            filters.append(query.message_id)
+        if query.channel is not None:
+            where.append("channel = ?")
+            filters.append(query.channel.value)
+        by_day = "day" in query.by
+        select = list(columns)
+        if by_day:
+            # buckets are non-negative, so integer division floors
+            select.append(f"(bucket + ?) / {BUCKETS_PER_DAY}")
+        group = ", ".join(str(i + 1) for i in range(len(select)))
+        sql = f"SELECT {', '.join([*select, sums])} FROM {table} WHERE {' AND '.join(where)}" + (
+            f" GROUP BY {group}" if group else ""
+        )
+        conn = self._read()
+        width = len(select)
+        for segment in query.segments:
+            params: list[object] = [segment.offset] if by_day else []
+            params += [query.account_id, segment.start, segment.end, *filters]
+            for row in conn.execute(sql, params):
+                if row[width] is None:  # no group and nothing in range
+                    continue
+                day = int(row[len(keys)]) if by_day else None
+                yield dict(zip(keys, row, strict=False)), day, tuple(int(v) for v in row[width:])
+
+    def goal_counts(self, query: CounterQuery) -> list[CounterRow]:
+        keys = [k for k in ("goal", "message", "channel") if k in query.by]
+        return [
+            CounterRow(
+                goal_id=_int(values.get("goal")),
+                message_id=_int(values.get("message")),
+                channel=_channel(values.get("channel")),
+                day=day,
+                fulfillments=sums[0],
+                value=sums[1],
+                recipients=sums[2],
+            )
+            for values, day, sums in self._grouped(
+                "goal_counters", "sum(fulfillments), sum(value), sum(recipients)", query, keys
+            )
+        ]
+
+    def message_counts(self, query: CounterQuery) -> list[SendRow]:
+        keys = [k for k in ("message", "channel") if k in query.by]
+        return [
+            SendRow(
+                message_id=_int(values.get("message")),
+                channel=_channel(values.get("channel")),
+                day=day,
+                sends=sums[0],
+                converted=sums[1],
+            )
+            for values, day, sums in self._grouped(
+                "message_counters", "sum(sends), sum(converted)", query, keys
+            )
+        ]
+
+    def fulfillments_between(
+        self, account_id: int, start: dt.datetime, end: dt.datetime, channel: Channel | None
+    ) -> Iterator[FulfillmentRow]:
+        sql = (
+            "SELECT id, account_id, goal_id, message_guid, message_id, subscriber_id, channel,"
+            " value, source, idempotency_key, occurred_at, received_at FROM fulfillments"
+            " WHERE account_id = ? AND occurred_at >= ? AND occurred_at < ?"
+        )
+        params: list[object] = [account_id, _ts(start), _ts(end)]
+        if channel is not None:
+            sql += " AND channel = ?"
+            params.append(channel.value)
+        for r in self._read().execute(sql + " ORDER BY occurred_at, id", params):
+            yield FulfillmentRow(
+                r[0], r[1], r[2], r[3], r[4], r[5], Channel(r[6]), r[7], r[8], r[9],
+                _parse(r[10]), _parse(r[11]),
+            )  # fmt: skip
+
+    def recipients_between(
+        self, account_id: int, start: dt.datetime, end: dt.datetime, channel: Channel | None
+    ) -> Iterator[Recipient]:
+        sql = (
+            "SELECT guid, account_id, message_id, subscriber_id, channel, sent_at, list"
+            " FROM recipients WHERE account_id = ? AND sent_at >= ? AND sent_at < ?"
+        )
+        params: list[object] = [account_id, _ts(start), _ts(end)]
+        if channel is not None:
+            sql += " AND channel = ?"
+            params.append(channel.value)
+        for r in self._read().execute(sql + " ORDER BY sent_at, guid", params):
+            yield Recipient(
+                uuid.UUID(bytes=r[0]), r[1], r[2], r[3], Channel(r[4]), _parse(r[5]), r[6]
+            )
+
+    def secret(self, name: str) -> str:
+        row = self._read().execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()
+        if row is not None:
+            return str(row[0])
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO NOTHING",
+                (name, secrets.token_urlsafe(32), _ts(utcnow())),
+            )
+            row = conn.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()
+        return str(row[0])
+
+    # -- rebuilding from the raw rows ---------------------------------------------------
+
+    def rebuild_counters(self) -> RebuildResult:
+        """Recompute every counter from the raw rows, in one transaction."""
+        every = Counting.EVERY.value
+        with self._write() as conn:
+            for table in ("goal_counters", "message_counters", "first_fulfillments"):
+                conn.execute(f"DELETE FROM {table}")
+            conn.execute("DROP TABLE IF EXISTS temp.counted")
+            conn.execute("DROP TABLE IF EXISTS temp.converted")
+            conn.execute(
+                "CREATE TEMP TABLE counted AS SELECT f.id, f.account_id, f.goal_id,"
+                " f.message_guid AS guid, f.message_id, f.channel, f.value, f.occurred_at,"
+                " g.counting = ? AS every, row_number() OVER (PARTITION BY f.account_id,"
+                " f.goal_id, f.message_guid ORDER BY f.occurred_at, f.id) AS rank"
+                " FROM fulfillments f JOIN goals g ON g.account_id = f.account_id"
+                " AND g.id = f.goal_id LEFT JOIN recipients r ON r.guid = f.message_guid"
+                f" WHERE {_IN_WINDOW}",
+                (every,),
+            )
+            conn.execute(
+                "INSERT INTO goal_counters (account_id, bucket, goal_id, message_id, channel,"
+                " fulfillments, value, recipients) SELECT account_id,"
+                f" unixepoch(occurred_at) / {BUCKET_SECONDS}, goal_id, message_id, channel,"
+                " sum(every OR rank = 1), sum(CASE WHEN every OR rank = 1 THEN value ELSE 0 END),"
+                " sum(rank = 1) FROM counted GROUP BY 1, 2, 3, 4, 5"
+            )
+            conn.execute(
+                "INSERT INTO first_fulfillments (guid, goal_id, account_id, fulfillment_id,"
+                " occurred_at, value) SELECT guid, goal_id, account_id, id, occurred_at, value"
+                " FROM counted WHERE rank = 1"
+            )
+            conn.execute(
+                "CREATE TEMP TABLE converted AS SELECT guid, account_id, id, occurred_at,"
+                " message_id, channel FROM (SELECT *, row_number() OVER (PARTITION BY guid"
+                " ORDER BY occurred_at, id) AS first FROM counted WHERE rank = 1) WHERE first = 1"
+            )
+            conn.execute(
+                "INSERT INTO message_counters (account_id, bucket, message_id, channel, sends,"
+                " converted) SELECT account_id, bucket, message_id, channel, sum(sends),"
+                " sum(converted) FROM ("
+                f" SELECT account_id, unixepoch(sent_at) / {BUCKET_SECONDS} AS bucket,"
+                " message_id, channel, 1 AS sends, 0 AS converted FROM recipients"
+                f" UNION ALL SELECT account_id, unixepoch(occurred_at) / {BUCKET_SECONDS},"
+                " message_id, channel, 0, 1 FROM converted"
+                ") GROUP BY 1, 2, 3, 4"
+            )
+            conn.execute("DROP TABLE temp.converted")
+            conn.execute("DROP TABLE temp.counted")
+            result = RebuildResult(
+                fulfillments=_scalar(conn, "SELECT count(*) FROM fulfillments"),
+                goal_counters=_scalar(conn, "SELECT count(*) FROM goal_counters"),
+                message_counters=_scalar(conn, "SELECT count(*) FROM message_counters"),
+            )
+        return result
+
+
+def _scalar(conn: sqlite3.Connection, sql: str) -> int:
+    return int(conn.execute(sql).fetchone()[0])
+
+
+def _int(value: object) -> int | None:
+    return None if value is None else int(str(value))
+
+
+def _channel(value: object) -> Channel | None:
+    return None if value is None else Channel(str(value))
