@@ -81,7 +81,28 @@ class Writer:
         return await future
 
     async def submit_many(self, requests: Sequence[FulfillmentRequest]) -> list[WriteOutcome]:
-        return list(await asyncio.gather(*(self.submit(r) for r in requests)))
+        """Queue requests in one hand-over, so they share transactions; outcomes in order.
+
+        A storage failure raises (the first one) once every transaction has answered.
+        """
+        loop = self._loop
+        assert loop is not None, "writer not started"
+        if self._stopping:
+            raise StorageUnavailable()
+        futures: list[asyncio.Future[WriteOutcome]] = [loop.create_future() for _ in requests]
+        with self._wakeup:
+            self._queue.extend(zip(requests, futures, strict=True))
+            self._wakeup.notify()
+        outcomes: list[WriteOutcome] = []
+        failure: BaseException | None = None
+        for future in futures:
+            try:
+                outcomes.append(await future)
+            except GoalkeeperError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        return outcomes
 
     # -- the thread -----------------------------------------------------------------------
 
