@@ -17,15 +17,43 @@ from starlette.testclient import TestClient
 from goalkeeper.config import Config
 from goalkeeper.store import Store, open_store
 from goalkeeper.web.app import create_app
+from tests import pgcluster
 from tests.fixtures import World, build_world
 
-BACKENDS = ["sqlite"]
+# PostgreSQL: a throwaway cluster for this run (see tests/pgcluster.py).
+POSTGRES, POSTGRES_MISSING = pgcluster.start()
+if POSTGRES is None:
+    if os.environ.get("CI") == "true":
+        raise RuntimeError(f"CI=true needs PostgreSQL: {POSTGRES_MISSING}")
+    pgcluster.loud(f"PostgreSQL UNAVAILABLE, its half of the suite is SKIPPED: {POSTGRES_MISSING}")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES is not None else [])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if POSTGRES is not None:
+        POSTGRES.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if POSTGRES is None:
+        terminalreporter.write_sep(
+            "!", f"PostgreSQL half SKIPPED: {POSTGRES_MISSING}", red=True, bold=True
+        )
 
 
 def database_url_for(backend: str, tmp_path: Path) -> str:
+    """A fresh, empty database of ``backend`` (drop PostgreSQL ones with drop_database)."""
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'goalkeeper.db'}"
+    if backend == "postgresql":
+        assert POSTGRES is not None
+        return POSTGRES.new_database()
     raise AssertionError(backend)
+
+
+def drop_database(url: str) -> None:
+    if url.startswith("postgresql://") and POSTGRES is not None:
+        POSTGRES.drop_database(url)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -34,8 +62,10 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url(backend: str, tmp_path: Path) -> str:
-    return database_url_for(backend, tmp_path)
+def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    url = database_url_for(backend, tmp_path)
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture
@@ -133,3 +163,4 @@ def live(
     yield server, world, opened
     server.stop()
     opened.close()
+    drop_database(url)
