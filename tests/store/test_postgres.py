@@ -1,0 +1,206 @@
+"""The batched write path and what must hold across processes, on every backend.
+
+PostgreSQL stores a whole batch in one statement; these tests pin that it answers
+exactly as SQLite's row-by-row loop does, and that two stores (as two processes would)
+sharing one database agree on idempotency keys and on migrations.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+
+from goalkeeper.errors import GoalNotRecognized, MessageGuidNotRecognized, StorageUnavailable
+from goalkeeper.model import Channel, FulfillmentRequest, Source, Stored
+from goalkeeper.store import Store, open_store
+from goalkeeper.store.base import migrations
+from goalkeeper.store.postgres import PostgresStore
+from tests.conftest import free_port
+from tests.fixtures import OTHER_GUID, PUSH_GUID, SMS_GUID, SPEC_GUID, UNKNOWN_GUID, World
+
+
+def req(
+    world: World,
+    guid: str = SPEC_GUID,
+    goal_id: int = 1,
+    value: int = 10,
+    channel: Channel | None = None,
+    key: str | None = None,
+) -> FulfillmentRequest:
+    return FulfillmentRequest(
+        account_id=world.account_id,
+        goal_id=goal_id,
+        guid=uuid.UUID(guid).bytes,
+        value=value,
+        channel=channel,
+        source=Source.XML,
+        idempotency_key=key,
+    )
+
+
+def test_a_mixed_batch_answers_each_item_in_order(store: Store, world: World) -> None:
+    batch = [
+        req(world, value=1),
+        req(world, guid=UNKNOWN_GUID),
+        req(world, guid=OTHER_GUID),  # another account's GUID
+        req(world, guid=SMS_GUID, channel=Channel.EMAIL),  # sent on another channel
+        req(world, goal_id=99),
+        req(world, guid=PUSH_GUID, channel=Channel.ALL, value=2),
+        req(world, guid=SMS_GUID, channel=Channel.SMS_MMS, key="k-1", value=3),
+        req(world, key="k-1", value=4),  # same key, same batch: the first row's twin
+        req(world, guid=UNKNOWN_GUID, key="k-2"),  # an error claims no key...
+        req(world, key="k-2", value=5),  # ...so this one stores
+    ]
+    out = store.write_fulfillments(batch, idempotency_hours=24)
+
+    assert [type(o) for o in out] == [
+        Stored,
+        MessageGuidNotRecognized,
+        MessageGuidNotRecognized,
+        MessageGuidNotRecognized,
+        GoalNotRecognized,
+        Stored,
+        Stored,
+        Stored,
+        MessageGuidNotRecognized,
+        Stored,
+    ]
+    stored = [o for o in out if isinstance(o, Stored)]
+    first, push, keyed, twin, second_key = stored
+    assert not any(o.duplicate for o in (first, push, keyed, second_key))
+    assert twin == Stored(keyed.fulfillment_id, duplicate=True)
+    assert len({first.fulfillment_id, push.fulfillment_id, keyed.fulfillment_id}) == 3
+
+    rows = {r.id: r for r in store.list_fulfillments(world.account_id)}
+    assert len(rows) == 4
+    sms = rows[keyed.fulfillment_id]
+    assert (sms.value, sms.channel, sms.idempotency_key) == (3, Channel.SMS_MMS, "k-1")
+    assert sms.message_guid == uuid.UUID(SMS_GUID).bytes
+    assert sms.subscriber_id == "subscriber-1"
+    assert rows[push.fulfillment_id].channel is Channel.WEB_PUSH
+    assert rows[first.fulfillment_id].occurred_at == rows[first.fulfillment_id].received_at
+
+
+def test_a_key_stays_bound_across_batches_until_it_expires(store: Store, world: World) -> None:
+    (first,) = store.write_fulfillments([req(world, key="order-7")], idempotency_hours=24)
+    assert isinstance(first, Stored) and not first.duplicate
+
+    again = store.write_fulfillments([req(world, key="order-7", value=99)], idempotency_hours=24)
+    assert again == [Stored(first.fulfillment_id, duplicate=True)]
+
+    # Keys are per account: the other account may use the same one.
+    other = FulfillmentRequest(
+        world.other_account_id, 1, uuid.UUID(OTHER_GUID).bytes, 1, None, Source.XML, "order-7"
+    )
+    (theirs,) = store.write_fulfillments([other], idempotency_hours=24)
+    assert isinstance(theirs, Stored) and not theirs.duplicate
+
+    # With a zero-hour window the binding has already expired: the key is bound anew.
+    (rebound,) = store.write_fulfillments([req(world, key="order-7")], idempotency_hours=0)
+    assert isinstance(rebound, Stored) and not rebound.duplicate
+    assert rebound.fulfillment_id != first.fulfillment_id
+    (after,) = store.write_fulfillments([req(world, key="order-7")], idempotency_hours=24)
+    assert after == Stored(rebound.fulfillment_id, duplicate=True)
+    assert store.count_fulfillments(world.account_id) == 2
+
+
+def test_check_answers_what_write_would_and_writes_nothing(store: Store, world: World) -> None:
+    (bound,) = store.write_fulfillments([req(world, key="seen")], idempotency_hours=24)
+    batch = [
+        req(world),
+        req(world, guid=UNKNOWN_GUID),
+        req(world, goal_id=99),
+        req(world, key="seen"),
+        req(world, key="fresh"),
+    ]
+    checked = store.check_fulfillments(batch, idempotency_hours=24)
+    assert [type(o) for o in checked] == [
+        type(None),
+        MessageGuidNotRecognized,
+        GoalNotRecognized,
+        Stored,
+        type(None),
+    ]
+    assert checked[3] == Stored(bound.fulfillment_id, duplicate=True)
+    assert store.count_fulfillments(world.account_id) == 1
+
+
+def test_two_stores_racing_on_the_same_keys_store_each_once(
+    store: Store, world: World, database_url: str
+) -> None:
+    """Two stores on one database, as two processes would be, send the same keys at once."""
+    other = open_store(database_url)
+    rounds = 30
+    answers: dict[int, list[Stored]] = {i: [] for i in range(rounds)}
+    barrier = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def run(target: Store) -> None:
+        try:
+            for i in range(rounds):
+                barrier.wait(timeout=30)
+                (outcome,) = target.write_fulfillments(
+                    [req(world, key=f"race-{i}", value=i)], idempotency_hours=24
+                )
+                assert isinstance(outcome, Stored)
+                answers[i].append(outcome)
+        except BaseException as exc:
+            failures.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in (store, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    other.close()
+    assert not failures, failures
+    for i in range(rounds):
+        a, b = answers[i]
+        assert a.fulfillment_id == b.fulfillment_id
+        assert sorted([a.duplicate, b.duplicate]) == [False, True]
+    assert store.count_fulfillments(world.account_id) == rounds
+
+
+def test_stores_upgrading_at_once_apply_each_migration_once(database_url: str) -> None:
+    stores = [open_store(database_url) for _ in range(4)]
+    applied: list[int] = []
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(len(stores))
+
+    def run(target: Store) -> None:
+        try:
+            barrier.wait(timeout=30)
+            applied.extend(m.version for m in target.upgrade())
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not failures, failures
+    expected = [m.version for m in migrations(stores[0].dialect)]
+    assert sorted(applied) == expected
+    assert all(s.schema_version() == expected[-1] for s in stores)
+    for s in stores:
+        s.close()
+
+
+def test_an_unreachable_server_is_storage_unavailable() -> None:
+    """Nothing listens on the port: every call is the retryable 503, never a hang."""
+    store = PostgresStore(f"postgresql://postgres@127.0.0.1:{free_port()}/goalkeeper")
+    try:
+        with pytest.raises(StorageUnavailable) as caught:
+            store.ping()
+        assert caught.value.headers["Retry-After"] == "1"
+        with pytest.raises(StorageUnavailable):
+            store.find_api_key(b"\0" * 32)
+        with pytest.raises(StorageUnavailable):
+            request = FulfillmentRequest(1, 1, uuid.UUID(SPEC_GUID).bytes, 1, None, Source.XML)
+            store.write_fulfillments([request], idempotency_hours=24)
+    finally:
+        store.close()
