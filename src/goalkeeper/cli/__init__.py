@@ -48,7 +48,7 @@ def _database_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from goalkeeper.cli import admin, demo, server
+    from goalkeeper.cli import admin, demo, report, server
 
     parser = argparse.ArgumentParser(
         prog="goalkeeper",
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     server.register(command)
     admin.register(command, commands)
     demo.register(command)
+    report.register(command, commands)
     return parser
 
 
