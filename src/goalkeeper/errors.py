@@ -29,6 +29,7 @@ wire message. The wire adapters render them (XML envelope on the ExpertSender pa
     │       └── OccurredTooOld         occurred_at_too_old
     ├── ApiKeyInvalid (403)            api_key_invalid
     ├── Forbidden (403)                forbidden (key valid, scope too narrow)
+    │   └── OriginNotAllowed           origin_not_allowed (beacon from a foreign site)
     ├── NotFound (404)                 not_found
     ├── MethodNotAllowed (405)         method_not_allowed, carries ``Allow``
     ├── Conflict (409)                 conflict
@@ -177,6 +178,11 @@ class Forbidden(GoalkeeperError):
     status = 403
     code = "forbidden"
     message = "This API key's scope does not allow this action."
+
+
+class OriginNotAllowed(Forbidden):
+    code = "origin_not_allowed"
+    message = "This website is not an allowed origin of the tracker key."
 
 
 class NotFound(GoalkeeperError):

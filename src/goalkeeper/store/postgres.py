@@ -376,6 +376,13 @@ class PostgresStore:
             int(row[0]), int(row[1]), row[2], Scope(row[3]), tuple(row[4].split()), row[5]
         )
 
+    def tracker_origins(self) -> set[str]:
+        """Every origin allowed by an active tracker key (for CORS preflights)."""
+        rows = self._all(
+            "SELECT origins FROM api_keys WHERE scope = 'tracker' AND revoked_at IS NULL"
+        )
+        return {origin for (text,) in rows for origin in str(text).split()}
+
     def revoke_api_key(self, prefix: str) -> bool:
         with self._transaction() as conn:
             cur = conn.execute(

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from goalkeeper.errors import GoalkeeperError, MethodNotAllowed, NotFound, SchemaOutdated
-from goalkeeper.web import api
+from goalkeeper.web import api, beacon
 from goalkeeper.observability import render_metrics
 
 if TYPE_CHECKING:
@@ -76,6 +76,7 @@ def build_site(gk: Goalkeeper) -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         *api.routes(gk),
+        *beacon.routes(gk),
     ]
     return Starlette(
         routes=routes,
