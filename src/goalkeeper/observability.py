@@ -13,6 +13,7 @@ import contextvars
 import json
 import logging
 import os
+import random
 import sys
 import time
 
@@ -80,7 +81,9 @@ def new_request_id(incoming: bytes | None) -> str:
         text = incoming.decode()
         if all(c.isalnum() or c in "-_.:" for c in text):
             return text
-    return os.urandom(8).hex()
+    # Not os.urandom: it releases the GIL, and on the hot path the event loop then waits
+    # for the writer thread to hand it back. Request ids need to be unique, not secret.
+    return f"{random.getrandbits(64):016x}"
 
 
 class _RequestIdFilter(logging.Filter):
