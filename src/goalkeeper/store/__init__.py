@@ -5,8 +5,11 @@ from __future__ import annotations
 from goalkeeper.store.base import Store
 
 
-def open_store(url: str) -> Store:
-    """Open the store a database URL names (``sqlite:///PATH`` or ``postgresql://...``)."""
+def open_store(url: str, *, pool_size: int = 8) -> Store:
+    """Open the store a database URL names (``sqlite:///PATH`` or ``postgresql://...``).
+
+    ``pool_size`` bounds a PostgreSQL store's read connections (its writer has its own).
+    """
     if url.startswith("sqlite:///"):
         from goalkeeper.store.sqlite import SqliteStore
 
@@ -17,7 +20,7 @@ def open_store(url: str) -> Store:
     if url.startswith(("postgresql://", "postgres://")):
         from goalkeeper.store.postgres import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(url, pool_size=pool_size)
     raise ValueError(
         f"Unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
     )

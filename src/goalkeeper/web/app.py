@@ -45,7 +45,11 @@ class Goalkeeper:
     def __init__(self, config: Config, store: Store | None = None):
         self.config = config
         self._own_store = store is None
-        self.store: Store = store if store is not None else open_store(config.database_url)
+        self.store: Store = (
+            store
+            if store is not None
+            else open_store(config.database_url, pool_size=config.pool_size)
+        )
         self.keys = KeyCache(self.store, config.key_cache_seconds)
         self.writer = Writer(
             self.store,
