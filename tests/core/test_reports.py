@@ -15,6 +15,7 @@ import uuid
 import zoneinfo
 from collections import defaultdict
 
+import psycopg
 import pytest
 
 from goalkeeper.core.accounts import create_account
@@ -160,22 +161,22 @@ def figures_of(report_rows: list[dict[str, object]], by: tuple[str, ...]) -> dic
 
 
 def counter_tables(store: Store) -> dict[str, list[tuple[object, ...]]]:
-    """Every non-zero counter row (SQLite: read straight from the file)."""
-    conn = sqlite3.connect(store.path)  # type: ignore[attr-defined]
-    try:
-        return {
-            "goal_counters": conn.execute(
-                "SELECT * FROM goal_counters WHERE fulfillments OR value OR recipients ORDER BY 1,2,3,4,5"
-            ).fetchall(),
-            "message_counters": conn.execute(
-                "SELECT * FROM message_counters WHERE sends OR converted ORDER BY 1,2,3,4"
-            ).fetchall(),
-            "first_fulfillments": conn.execute(
-                "SELECT * FROM first_fulfillments ORDER BY 1,2"
-            ).fetchall(),
-        }
-    finally:
-        conn.close()
+    """Every non-zero counter row, read straight from the database."""
+    queries = {
+        "goal_counters": "SELECT * FROM goal_counters WHERE fulfillments <> 0 OR value <> 0"
+        " OR recipients <> 0 ORDER BY 1, 2, 3, 4, 5",
+        "message_counters": "SELECT * FROM message_counters WHERE sends <> 0 OR converted <> 0"
+        " ORDER BY 1, 2, 3, 4",
+        "first_fulfillments": "SELECT * FROM first_fulfillments ORDER BY 1, 2",
+    }
+    if store.dialect == "sqlite":
+        conn = sqlite3.connect(store.path)  # type: ignore[attr-defined]
+        try:
+            return {name: conn.execute(sql).fetchall() for name, sql in queries.items()}
+        finally:
+            conn.close()
+    with psycopg.connect(store.url) as pg:  # type: ignore[attr-defined]
+        return {name: pg.execute(sql).fetchall() for name, sql in queries.items()}
 
 
 class Workload:
@@ -224,7 +225,9 @@ class Workload:
                         occurred,
                     )
                 )
-            for request, outcome in zip(batch, self.store.write_fulfillments(batch, 24), strict=True):
+            for request, outcome in zip(
+                batch, self.store.write_fulfillments(batch, 24), strict=True
+            ):
                 if getattr(outcome, "duplicate", True):
                     continue
                 self.oracle.raw.append(

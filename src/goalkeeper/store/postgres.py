@@ -54,6 +54,7 @@ from goalkeeper.store.base import (
     WriteOutcome,
     migrations,
 )
+from goalkeeper.store.postgres_reports import PostgresReports
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -247,7 +248,7 @@ _GOAL_COLUMNS = "account_id, id, name, counting, window_days, default_value, cre
 _MESSAGE_COLUMNS = "account_id, id, name, channel, list, sent_at"
 
 
-class PostgresStore:
+class PostgresStore(PostgresReports):
     dialect = "postgresql"
 
     def __init__(self, url: str, pool_size: int = 8, timeout: float = 0.75):
@@ -523,7 +524,8 @@ class PostgresStore:
                     "INSERT INTO recipients (guid, account_id, message_id, subscriber_id, list,"
                     " channel, sent_at) SELECT * FROM unnest(%s::uuid[], %s::bigint[],"
                     " %s::bigint[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])"
-                    " ON CONFLICT (guid) DO NOTHING",
+                    " ON CONFLICT (guid) DO NOTHING"
+                    " RETURNING account_id, message_id, channel, sent_at",
                     (
                         [r.guid for r in chunk],
                         [r.account_id for r in chunk],
@@ -534,7 +536,9 @@ class PostgresStore:
                         [r.sent_at for r in chunk],
                     ),
                 )
-                added += cur.rowcount
+                new = cur.fetchall()
+                self._count_sends(conn, new)
+                added += len(new)
         return added
 
     def get_recipient(self, guid: bytes) -> Recipient | None:
@@ -579,7 +583,9 @@ class PostgresStore:
             for attempt in range(3):
                 try:
                     conn = self._writer_connection()
-                    rows = conn.execute(_WRITE_BATCH, params).fetchall()
+                    with conn.transaction():  # the counters commit with the rows
+                        rows = conn.execute(_WRITE_BATCH, params).fetchall()
+                        self._count_stored(conn, *_stored_ids(batch, rows))
                     self._writer_used = time.monotonic()
                     break
                 except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure):
@@ -680,6 +686,19 @@ class PostgresStore:
                 "SELECT count(*) FROM fulfillments WHERE account_id = %s", (account_id,)
             )
         return int(row[0]) if row else 0
+
+
+def _stored_ids(
+    batch: Sequence[FulfillmentRequest], rows: Sequence[tuple[Any, ...]]
+) -> tuple[list[int], list[int]]:
+    """(account ids, fulfillment ids) of the rows a _WRITE_BATCH stored (not duplicates)."""
+    accounts: list[int] = []
+    ids: list[int] = []
+    for ord_, guid_ok, goal_ok, new_id, bound_id in rows:
+        if guid_ok and goal_ok and (bound_id is None or bound_id == new_id):
+            accounts.append(batch[int(ord_) - 1].account_id)
+            ids.append(int(new_id))
+    return accounts, ids
 
 
 def _batch_params(batch: Sequence[FulfillmentRequest], idempotency_hours: int) -> dict[str, Any]:

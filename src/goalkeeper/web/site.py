@@ -15,8 +15,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from goalkeeper.errors import GoalkeeperError, MethodNotAllowed, NotFound, SchemaOutdated
-from goalkeeper.web import api, beacon
 from goalkeeper.observability import render_metrics
+from goalkeeper.web import api, beacon
+from goalkeeper.web.api import reports as api_reports
 
 if TYPE_CHECKING:
     from goalkeeper.web.app import Goalkeeper
@@ -77,6 +78,7 @@ def build_site(gk: Goalkeeper) -> Starlette:
         Route("/metrics", metrics),
         *api.routes(gk),
         *beacon.routes(gk),
+        *api_reports.routes(gk),
     ]
     return Starlette(
         routes=routes,

@@ -1,0 +1,310 @@
+"""The PostgreSQL store's report side: counters kept with each write, report reads, rebuilds.
+
+Mixed into :class:`goalkeeper.store.postgres.PostgresStore`; the rules of what counts
+live in :mod:`goalkeeper.store.counting`, shared with SQLite. Several processes may write
+at once: each batch takes a transaction-scoped advisory lock per GUID (in one sorted
+order) before it reads the earliest rows, and upserts counters in key order, so
+concurrent batches neither miscount nor deadlock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import secrets
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import psycopg
+
+from goalkeeper.model import Channel, Counting, Recipient
+from goalkeeper.store.base import CounterQuery, CounterRow, FulfillmentRow, RebuildResult, SendRow
+from goalkeeper.store.counting import (
+    BUCKET_SECONDS,
+    BUCKETS_PER_DAY,
+    Counted,
+    CounterDeltas,
+    First,
+    GoalKey,
+    in_window,
+)
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+_GROUP_COLUMNS = {"goal": "goal_id", "message": "message_id", "channel": "channel"}
+
+_UPSERT_GOAL = (
+    "INSERT INTO goal_counters AS c (account_id, bucket, goal_id, message_id, channel,"
+    " fulfillments, value, recipients) SELECT * FROM unnest(%s::bigint[], %s::bigint[],"
+    " %s::integer[], %s::bigint[], %s::text[], %s::bigint[], %s::numeric[], %s::bigint[])"
+    " ON CONFLICT (account_id, bucket, goal_id, message_id, channel) DO UPDATE SET"
+    " fulfillments = c.fulfillments + excluded.fulfillments, value = c.value + excluded.value,"
+    " recipients = c.recipients + excluded.recipients"
+)
+_UPSERT_MESSAGE = (
+    "INSERT INTO message_counters AS c (account_id, bucket, message_id, channel, sends,"
+    " converted) SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[],"
+    " %s::bigint[], %s::bigint[]) ON CONFLICT (account_id, bucket, message_id, channel)"
+    " DO UPDATE SET sends = c.sends + excluded.sends, converted = c.converted + excluded.converted"
+)
+_BUCKET_OF = f"floor(extract(epoch FROM {{0}}) / {BUCKET_SECONDS})::bigint"
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [[row[i] for row in rows] for i in range(width)]
+
+
+class PostgresReports:
+    """Report methods of the PostgreSQL store (needs its ``_transaction`` and ``_all``)."""
+
+    def _transaction(self) -> contextlib.AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    # -- kept with each write -----------------------------------------------------------
+
+    @staticmethod
+    def _count_stored(conn: Connection, account_ids: Sequence[int], ids: Sequence[int]) -> None:
+        """Add just-stored fulfillments to the counters (inside their transaction)."""
+        if not ids:
+            return
+        stored = conn.execute(
+            "SELECT f.id, f.account_id, f.goal_id, f.message_guid, f.message_id, f.channel,"
+            " f.value, f.occurred_at, r.sent_at, g.counting, g.window_days"
+            " FROM unnest(%s::bigint[], %s::bigint[]) AS s(account_id, id)"
+            " JOIN fulfillments f ON f.account_id = s.account_id AND f.id = s.id"
+            " JOIN goals g ON g.account_id = f.account_id AND g.id = f.goal_id"
+            " LEFT JOIN recipients r ON r.guid = f.message_guid ORDER BY f.id",
+            (list(account_ids), list(ids)),
+        ).fetchall()
+        rows = [
+            Counted(
+                int(r[1]),
+                int(r[2]),
+                r[3].bytes,
+                int(r[4]),
+                r[5],
+                int(r[6]),
+                int(r[0]),
+                r[7],
+                r[9] == Counting.ONCE_PER_RECIPIENT.value,
+            )
+            for r in stored
+            if in_window(r[7], r[8], r[10])
+        ]
+        if not rows:
+            return
+        guids = sorted({r.guid for r in rows})
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT"
+            " hashtextextended(g::text, 7) AS k FROM unnest(%s::uuid[]) AS g ORDER BY 1) AS s",
+            ([uuid.UUID(bytes=g) for g in guids],),
+        )
+
+        def load_firsts(wanted: list[bytes]) -> dict[GoalKey, First]:
+            found = conn.execute(
+                "SELECT account_id, goal_id, guid, fulfillment_id, occurred_at, value"
+                " FROM first_fulfillments WHERE guid = ANY(%s::uuid[])",
+                ([uuid.UUID(bytes=g) for g in wanted],),
+            ).fetchall()
+            return {
+                (int(r[0]), int(r[1]), r[2].bytes): First(int(r[3]), r[4], int(r[5])) for r in found
+            }
+
+        deltas = CounterDeltas()
+        deltas.add(rows, load_firsts)
+        PostgresReports._apply(conn, deltas)
+
+    @staticmethod
+    def _apply(conn: Connection, deltas: CounterDeltas) -> None:
+        goal_rows = sorted(deltas.goal_rows())
+        if goal_rows:
+            conn.execute(_UPSERT_GOAL, _columns(goal_rows, 8))
+        message_rows = sorted(deltas.message_rows())
+        if message_rows:
+            conn.execute(_UPSERT_MESSAGE, _columns(message_rows, 6))
+        firsts = sorted(
+            (uuid.UUID(bytes=guid), goal, account, f.fulfillment_id, f.occurred_at, f.value)
+            for (account, goal, guid), f in deltas.firsts.items()
+        )
+        if firsts:
+            conn.execute(
+                "INSERT INTO first_fulfillments AS f (guid, goal_id, account_id, fulfillment_id,"
+                " occurred_at, value) SELECT * FROM unnest(%s::uuid[], %s::integer[],"
+                " %s::bigint[], %s::bigint[], %s::timestamptz[], %s::bigint[])"
+                " ON CONFLICT (guid, goal_id) DO UPDATE SET"
+                " fulfillment_id = excluded.fulfillment_id, occurred_at = excluded.occurred_at,"
+                " value = excluded.value",
+                _columns(firsts, 6),
+            )
+
+    @staticmethod
+    def _count_sends(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Add newly registered sends, (account, message, channel, sent_at) each."""
+        deltas = CounterDeltas()
+        deltas.add_sends((int(r[0]), int(r[1]), str(r[2]), r[3]) for r in rows)
+        message_rows = sorted(deltas.message_rows())
+        if message_rows:
+            conn.execute(_UPSERT_MESSAGE, _columns(message_rows, 6))
+
+    # -- report reads -------------------------------------------------------------------
+
+    def _grouped(
+        self, table: str, sums: str, query: CounterQuery, keys: Sequence[str]
+    ) -> Iterator[tuple[dict[str, object], int | None, tuple[int, ...]]]:
+        columns = [_GROUP_COLUMNS[k] for k in keys]
+        where = ["account_id = %s", "bucket >= %s", "bucket < %s"]
+        filters: list[object] = []
+        if query.goal_id is not None and table == "goal_counters":
+            where.append("goal_id = %s")
+            filters.append(query.goal_id)
+        if query.message_id is not None:
+            where.append("message_id = %s")
+            filters.append(query.message_id)
+        if query.channel is not None:
+            where.append("channel = %s")
+            filters.append(query.channel.value)
+        by_day = "day" in query.by
+        select = list(columns)
+        if by_day:
+            select.append(f"(bucket + %s) / {BUCKETS_PER_DAY}")
+        group = ", ".join(str(i + 1) for i in range(len(select)))
+        sql = f"SELECT {', '.join([*select, sums])} FROM {table} WHERE {' AND '.join(where)}" + (
+            f" GROUP BY {group}" if group else ""
+        )
+        width = len(select)
+        for segment in query.segments:
+            params: list[object] = [segment.offset] if by_day else []
+            params += [query.account_id, segment.start, segment.end, *filters]
+            for row in self._all(sql, params):
+                if row[width] is None:
+                    continue
+                day = int(row[len(keys)]) if by_day else None
+                yield dict(zip(keys, row, strict=False)), day, tuple(int(v) for v in row[width:])
+
+    def goal_counts(self, query: CounterQuery) -> list[CounterRow]:
+        keys = [k for k in ("goal", "message", "channel") if k in query.by]
+        return [
+            CounterRow(
+                goal_id=None if values.get("goal") is None else int(str(values["goal"])),
+                message_id=None if values.get("message") is None else int(str(values["message"])),
+                channel=None if values.get("channel") is None else Channel(str(values["channel"])),
+                day=day,
+                fulfillments=sums[0],
+                value=sums[1],
+                recipients=sums[2],
+            )
+            for values, day, sums in self._grouped(
+                "goal_counters", "sum(fulfillments), sum(value), sum(recipients)", query, keys
+            )
+        ]
+
+    def message_counts(self, query: CounterQuery) -> list[SendRow]:
+        keys = [k for k in ("message", "channel") if k in query.by]
+        return [
+            SendRow(
+                message_id=None if values.get("message") is None else int(str(values["message"])),
+                channel=None if values.get("channel") is None else Channel(str(values["channel"])),
+                day=day,
+                sends=sums[0],
+                converted=sums[1],
+            )
+            for values, day, sums in self._grouped(
+                "message_counters", "sum(sends), sum(converted)", query, keys
+            )
+        ]
+
+    def fulfillments_between(
+        self, account_id: int, start: dt.datetime, end: dt.datetime, channel: Channel | None
+    ) -> Iterator[FulfillmentRow]:
+        sql = (
+            "SELECT id, account_id, goal_id, message_guid, message_id, subscriber_id, channel,"
+            " value, source, idempotency_key, occurred_at, received_at FROM fulfillments"
+            " WHERE account_id = %s AND occurred_at >= %s AND occurred_at < %s"
+        )
+        params: list[object] = [account_id, start, end]
+        if channel is not None:
+            sql += " AND channel = %s"
+            params.append(channel.value)
+        for r in self._all(sql + " ORDER BY occurred_at, id", params):
+            yield FulfillmentRow(
+                int(r[0]), int(r[1]), int(r[2]), r[3].bytes, int(r[4]), r[5], Channel(r[6]),
+                int(r[7]), r[8], r[9], r[10], r[11],
+            )  # fmt: skip
+
+    def recipients_between(
+        self, account_id: int, start: dt.datetime, end: dt.datetime, channel: Channel | None
+    ) -> Iterator[Recipient]:
+        sql = (
+            "SELECT guid, account_id, message_id, subscriber_id, channel, sent_at, list"
+            " FROM recipients WHERE account_id = %s AND sent_at >= %s AND sent_at < %s"
+        )
+        params: list[object] = [account_id, start, end]
+        if channel is not None:
+            sql += " AND channel = %s"
+            params.append(channel.value)
+        for r in self._all(sql + " ORDER BY sent_at, guid", params):
+            yield Recipient(r[0], int(r[1]), int(r[2]), r[3], Channel(r[4]), r[5], r[6])
+
+    def secret(self, name: str) -> str:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO secrets (name, value, created_at) VALUES (%s, %s, now())"
+                " ON CONFLICT (name) DO NOTHING",
+                (name, secrets.token_urlsafe(32)),
+            )
+            row = conn.execute("SELECT value FROM secrets WHERE name = %s", (name,)).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    # -- rebuilding from the raw rows ---------------------------------------------------
+
+    def rebuild_counters(self) -> RebuildResult:
+        """Recompute every counter from the raw rows, in one transaction."""
+        with self._transaction() as conn:
+            conn.execute("LOCK TABLE fulfillments, recipients IN SHARE MODE")
+            conn.execute("TRUNCATE goal_counters, message_counters, first_fulfillments")
+            conn.execute(
+                "CREATE TEMP TABLE counted ON COMMIT DROP AS SELECT f.id, f.account_id,"
+                " f.goal_id, f.message_guid AS guid, f.message_id, f.channel, f.value,"
+                " f.occurred_at, g.counting = %s AS every, row_number() OVER (PARTITION BY"
+                " f.account_id, f.goal_id, f.message_guid ORDER BY f.occurred_at, f.id) AS rank"
+                " FROM fulfillments f JOIN goals g ON g.account_id = f.account_id"
+                " AND g.id = f.goal_id LEFT JOIN recipients r ON r.guid = f.message_guid"
+                " WHERE g.window_days IS NULL OR r.sent_at IS NULL"
+                " OR f.occurred_at <= r.sent_at + make_interval(days => g.window_days)",
+                (Counting.EVERY.value,),
+            )
+            conn.execute(
+                "INSERT INTO goal_counters (account_id, bucket, goal_id, message_id, channel,"
+                f" fulfillments, value, recipients) SELECT account_id,"
+                f" {_BUCKET_OF.format('occurred_at')}, goal_id, message_id, channel,"
+                " count(*) FILTER (WHERE every OR rank = 1),"
+                " coalesce(sum(value) FILTER (WHERE every OR rank = 1), 0),"
+                " count(*) FILTER (WHERE rank = 1) FROM counted GROUP BY 1, 2, 3, 4, 5"
+            )
+            conn.execute(
+                "INSERT INTO first_fulfillments (guid, goal_id, account_id, fulfillment_id,"
+                " occurred_at, value) SELECT guid, goal_id, account_id, id, occurred_at, value"
+                " FROM counted WHERE rank = 1"
+            )
+            conn.execute(
+                "INSERT INTO message_counters (account_id, bucket, message_id, channel, sends,"
+                " converted) SELECT account_id, bucket, message_id, channel, sum(sends),"
+                " sum(converted) FROM ("
+                f" SELECT account_id, {_BUCKET_OF.format('sent_at')} AS bucket, message_id,"
+                " channel, 1 AS sends, 0 AS converted FROM recipients"
+                f" UNION ALL SELECT account_id, {_BUCKET_OF.format('occurred_at')}, message_id,"
+                " channel, 0, 1 FROM (SELECT DISTINCT ON (guid) * FROM counted WHERE rank = 1"
+                " ORDER BY guid, occurred_at, id) AS converted"
+                ") AS u GROUP BY 1, 2, 3, 4"
+            )
+            counts = conn.execute(
+                "SELECT (SELECT count(*) FROM fulfillments), (SELECT count(*) FROM"
+                " goal_counters), (SELECT count(*) FROM message_counters)"
+            ).fetchone()
+        assert counts is not None
+        return RebuildResult(int(counts[0]), int(counts[1]), int(counts[2]))

@@ -1,0 +1,131 @@
+"""GET /api/v1/reports/goals: the report over the counters, for admin keys only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.fixtures import PUSH_GUID, SMS_GUID, SPEC_GUID, World, goals_xml
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def record(client: TestClient, goal: str, value: str, guid: str) -> None:
+    answer = client.post("/v2/Api/Goals", content=goals_xml(goal_id=goal, value=value, guid=guid))
+    assert answer.status_code == 201, answer.text
+
+
+@pytest.fixture
+def recorded(client: TestClient) -> TestClient:
+    record(client, "1", "100", SPEC_GUID)
+    record(client, "1", "50", SPEC_GUID)
+    record(client, "2", "7", SPEC_GUID)  # once per recipient: the first counts
+    record(client, "2", "9", SPEC_GUID)
+    record(client, "1", "30", SMS_GUID)
+    record(client, "2", "0", PUSH_GUID)
+    return client
+
+
+def test_groups_by_goal_with_counting_rules_applied(recorded: TestClient, world: World) -> None:
+    answer = recorded.get("/api/v1/reports/goals?by=goal", headers=bearer(world.admin_key))
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["tz"] == "UTC"
+    assert body["to"] == dt.datetime.now(dt.UTC).date().isoformat()
+    rows = [
+        (r["goal_id"], r["goal_name"], r["fulfillments"], r["unique_recipients"], r["value"])
+        for r in body["rows"]
+    ]
+    assert rows == [(1, "Purchase", 3, 2, 180), (2, "Questionnaire", 2, 2, 7)]
+    # three sends were registered yesterday, inside the default range
+    assert [r["recipients"] for r in body["rows"]] == [3, 3]
+    totals = body["totals"]
+    assert (totals["fulfillments"], totals["value"], totals["unique_recipients"]) == (5, 187, 3)
+    assert totals["conversion_rate"] == 1.0
+
+
+def test_groups_by_message_and_channel_with_conversion(recorded: TestClient, world: World) -> None:
+    answer = recorded.get(
+        "/api/v1/reports/goals",
+        params={"by": "message,channel", "tz": "Asia/Kolkata"},
+        headers=bearer(world.admin_key),
+    )
+    body = answer.json()
+    assert body["tz"] == "Asia/Kolkata"
+    rows = {r["channel"]: r for r in body["rows"]}
+    assert set(rows) == {"Email", "SmsMms", "WebPush"}
+    assert rows["Email"]["message_name"] == "Email campaign"
+    assert (rows["Email"]["fulfillments"], rows["Email"]["value"]) == (3, 157)
+    assert rows["SmsMms"]["conversion_rate"] == 1.0
+    assert set(rows["Email"]) == {
+        "message_id", "message_name", "channel", "fulfillments", "unique_recipients", "value",
+        "recipients", "conversion_rate",
+    }  # fmt: skip
+
+
+def test_filters_narrow_the_report(recorded: TestClient, world: World) -> None:
+    body = recorded.get(
+        "/api/v1/reports/goals",
+        params={"by": "day", "goal_id": "1", "channel": "Email"},
+        headers=bearer(world.admin_key),
+    ).json()
+    assert sum(r["fulfillments"] for r in body["rows"]) == 2
+    assert body["totals"]["value"] == 150
+
+
+def test_other_accounts_and_other_scopes_see_nothing(recorded: TestClient, world: World) -> None:
+    theirs = recorded.get("/api/v1/reports/goals", headers=bearer(world.other_key)).json()
+    assert theirs["totals"]["fulfillments"] == 0
+    ingest = recorded.get("/api/v1/reports/goals", headers=bearer(world.ingest_key))
+    assert ingest.status_code == 403
+    assert ingest.json()["error"]["code"] == "forbidden"
+    assert recorded.get("/api/v1/reports/goals").status_code in (401, 403)
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ({"tz": "Nowhere/Special"}, "invalid_field"),
+        ({"by": "week"}, "invalid_field"),
+        ({"from": "2026-13-01"}, "invalid_field"),
+        ({"from": "2026-02-02", "to": "2026-02-01"}, "invalid_field"),
+        ({"goal_id": "one"}, "invalid_field"),
+        ({"channel": "Fax"}, "invalid_field"),
+        ({"colour": "red"}, "unknown_field"),
+    ],
+)
+def test_bad_queries_answer_400_with_their_code(
+    client: TestClient, world: World, query: dict[str, str], code: str
+) -> None:
+    answer = client.get("/api/v1/reports/goals", params=query, headers=bearer(world.admin_key))
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == code
+
+
+def test_the_command_line_prints_the_same_report(
+    recorded: TestClient, world: World, database_url: str
+) -> None:
+    api = recorded.get(
+        "/api/v1/reports/goals", params={"by": "goal,day"}, headers=bearer(world.admin_key)
+    ).json()
+    for fmt in ("json", "csv", "table"):
+        done = subprocess.run(
+            [sys.executable, "-m", "goalkeeper", "report", "--database", database_url,
+             "--account", str(world.account_id), "--by", "goal,day", "--format", fmt],
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        if fmt == "json":
+            assert json.loads(done.stdout) == api
+        elif fmt == "csv":
+            lines = done.stdout.splitlines()
+            assert lines[0].split(",")[:4] == ["goal_id", "goal_name", "day", "fulfillments"]
+            assert len(lines) == 1 + len(api["rows"])
+        else:
+            assert "Purchase" in done.stdout and "Questionnaire" in done.stdout
