@@ -1,0 +1,207 @@
+"""tracker.js in a real headless Chromium: a test shop on another origin reports goals."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from goalkeeper.core.keys import create_key
+from goalkeeper.model import Channel, Scope
+from goalkeeper.store import Store
+from tests.conftest import Server, free_port
+from tests.fixtures import PUSH_GUID, World
+from tests.test_observability import metric
+
+pytestmark = pytest.mark.blackbox
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+SNIPPET = """<script>window.goalkeeper=window.goalkeeper||function(){{(goalkeeper.q=goalkeeper.q||[]).push(arguments)}}</script>
+<script async src="{goalkeeper}/tracker.js" data-key="{key}" {options}></script>"""
+
+PAGES = {
+    "landing.html": "<h1>Welcome</h1>{snippet}",
+    "thanks.html": "<h1>Thank you</h1>{snippet}<script>goalkeeper('fulfill', 1, 49.9 * 100, {{orderId: 'A-1001'}})</script>",
+    "consent.html": "<h1>Cookies?</h1>{snippet}<script>goalkeeper('consent', true)</script>",
+    "withdraw.html": "<h1>No cookies</h1>{snippet}<script>goalkeeper('consent', false)</script>",
+}
+
+
+class Shop:
+    """Static pages on their own 127.0.0.1 port: another origin than goalkeeper's."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.port = free_port()
+        self.origin = f"http://127.0.0.1:{self.port}"
+        root.mkdir(parents=True, exist_ok=True)
+        handler = functools.partial(QuietHandler, directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def write_pages(self, goalkeeper: str, key: str, options: str) -> None:
+        snippet = SNIPPET.format(goalkeeper=goalkeeper, key=key, options=options)
+        for name, html in PAGES.items():
+            page = f"<!doctype html><html><body>{html.format(snippet=snippet)}</body></html>"
+            (self.root / name).write_text(page)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not os.path.exists(CHROMIUM) or shutil.which("chromium") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is missing: make test installs it (scripts/install-chromium)")
+        pytest.skip("*** Chromium not installed: browser tests SKIPPED (make test installs it) ***")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def site(
+    store: Store, world: World, database_url: str, tmp_path: Path
+) -> Iterator[tuple[Server, Store, World, Path]]:
+    server = Server(database_url, tmp_path / "server.log").start()
+    yield server, store, world, tmp_path
+    server.stop()
+
+
+def wait_for(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def rejected(server: Server, reason: str) -> float:
+    text = httpx.get(server.base_url + "/metrics").text
+    return metric(text, "goalkeeper_fulfillments_rejected_total", source="beacon", reason=reason)
+
+
+def open_shop(
+    site: tuple[Server, Store, World, Path],
+    name: str,
+    options: str = "",
+    key_origin: str | None = None,
+) -> Shop:
+    """A shop whose snippet carries a tracker key allowing ``key_origin`` (default: its own)."""
+    server, store, world, tmp_path = site
+    shop = Shop(tmp_path / name)
+    key = create_key(store, world.account_id, Scope.TRACKER, [key_origin or shop.origin])
+    shop.write_pages(server.base_url, key.key, options)
+    return shop
+
+
+def test_landing_then_goal_page_stores_the_fulfillment(browser, site) -> None:  # type: ignore[no-untyped-def]
+    server, store, world, _ = site
+    shop = open_shop(site, "shop")
+    try:
+        page = browser.new_context().new_page()
+        page.goto(f"{shop.origin}/landing.html?gk_guid={PUSH_GUID}")
+        page.wait_for_function("window.goalkeeper && window.goalkeeper.loaded")
+        cookies = {c["name"]: c for c in page.context.cookies()}
+        assert cookies["gk_guid"]["value"] == PUSH_GUID
+        assert cookies["gk_guid"]["sameSite"] == "Lax"
+        assert cookies["gk_guid"]["expires"] > time.time() + 29 * 86400  # the attribution window
+        page.goto(f"{shop.origin}/thanks.html")  # no GUID in this URL: the cookie carries it
+        assert wait_for(lambda: store.count_fulfillments(world.account_id) == 1)
+        row = store.list_fulfillments(world.account_id)[0]
+        assert (row.goal_id, row.value, row.channel, row.source) == (
+            1,
+            4990,
+            Channel.WEB_PUSH,
+            "beacon",
+        )
+        before = httpx.get(server.base_url + "/metrics").text
+        page.reload()  # the same orderId again
+        assert wait_for(
+            lambda: (
+                metric(
+                    httpx.get(server.base_url + "/metrics").text,
+                    "goalkeeper_fulfillments_duplicate_total",
+                    source="beacon",
+                )
+                > metric(before, "goalkeeper_fulfillments_duplicate_total", source="beacon")
+            )
+        )
+        assert store.count_fulfillments(world.account_id) == 1
+    finally:
+        shop.close()
+
+
+def test_consent_mode_stores_and_sends_nothing_until_given(browser, site) -> None:  # type: ignore[no-untyped-def]
+    _, store, world, _ = site
+    shop = open_shop(site, "consent-shop", 'data-require-consent="true"')
+    try:
+        page = browser.new_context().new_page()
+        beacons: list[str] = []
+        page.on("request", lambda r: beacons.append(r.url) if "/api/v1/beacon" in r.url else None)
+        page.goto(f"{shop.origin}/landing.html?gk_guid={PUSH_GUID}")
+        page.wait_for_function("window.goalkeeper && window.goalkeeper.loaded")
+        assert page.context.cookies() == []
+        page.goto(f"{shop.origin}/thanks.html")
+        page.wait_for_function("window.goalkeeper && window.goalkeeper.loaded")
+        page.wait_for_timeout(500)
+        assert beacons == [] and store.count_fulfillments(world.account_id) == 0
+        # consent given on a landing page: the GUID is kept from then on, across pages
+        page.goto(f"{shop.origin}/consent.html?gk_guid={PUSH_GUID}")
+        page.wait_for_function("window.goalkeeper && window.goalkeeper.loaded")
+        names = {c["name"] for c in page.context.cookies()}
+        assert names == {"gk_guid", "gk_consent"}
+        page.goto(f"{shop.origin}/thanks.html")
+        assert wait_for(lambda: store.count_fulfillments(world.account_id) == 1)
+        # withdrawn: both cookies are deleted
+        page.goto(f"{shop.origin}/withdraw.html")
+        page.wait_for_function("window.goalkeeper && window.goalkeeper.loaded")
+        assert page.context.cookies() == []
+    finally:
+        shop.close()
+
+
+def test_page_on_a_disallowed_origin_stores_nothing(browser, site) -> None:  # type: ignore[no-untyped-def]
+    server, store, world, _ = site
+    shop = open_shop(site, "foreign-shop", key_origin="https://the-real-shop.example")
+    try:
+        before = rejected(server, "origin_not_allowed")
+        page = browser.new_context().new_page()
+        page.goto(f"{shop.origin}/landing.html?gk_guid={PUSH_GUID}")
+        page.wait_for_function("window.goalkeeper && window.goalkeeper.loaded")
+        page.goto(f"{shop.origin}/thanks.html")
+        assert wait_for(lambda: rejected(server, "origin_not_allowed") == before + 1)
+        assert store.count_fulfillments(world.account_id) == 0
+    finally:
+        shop.close()
