@@ -27,6 +27,8 @@ wire message. The wire adapters render them (XML envelope on the ExpertSender pa
     │       ├── TimeInvalid            time_invalid (not RFC 3339 with an offset)
     │       ├── OccurredInFuture       occurred_at_in_future
     │       └── OccurredTooOld         occurred_at_too_old
+    ├── ApiKeyRequired (401)           api_key_required (JSON API: no Bearer key), carries
+    │                                  ``WWW-Authenticate``
     ├── ApiKeyInvalid (403)            api_key_invalid
     ├── Forbidden (403)                forbidden (key valid, scope too narrow)
     │   └── OriginNotAllowed           origin_not_allowed (beacon from a foreign site)
@@ -166,6 +168,15 @@ class OccurredInFuture(InvalidField):
 class OccurredTooOld(InvalidField):
     code = "occurred_at_too_old"
     message = "occurred_at is older than this server accepts."
+
+
+class ApiKeyRequired(GoalkeeperError):
+    status = 401
+    code = "api_key_required"
+    message = "An API key is required: Authorization: Bearer <key>."
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
 
 
 class ApiKeyInvalid(GoalkeeperError):

@@ -75,20 +75,22 @@ def test_another_accounts_goal_answers_like_a_missing_one(client: TestClient, wo
 
 
 @pytest.mark.parametrize(
-    ("headers", "code"),
+    ("headers", "status", "code"),
     [
-        ({}, "api_key_invalid"),
-        ({"Authorization": "Basic abc"}, "api_key_invalid"),
-        ({"Authorization": "Bearer "}, "api_key_invalid"),
-        ({"Authorization": "Bearer gk_nope_nope"}, "api_key_invalid"),
+        ({}, 401, "api_key_required"),
+        ({"Authorization": "Basic abc"}, 401, "api_key_required"),
+        ({"Authorization": "Bearer "}, 401, "api_key_required"),
+        ({"Authorization": "Bearer gk_nope_nope"}, 403, "api_key_invalid"),
     ],
 )
 def test_refuses_missing_or_unknown_keys(
-    client: TestClient, headers: dict[str, str], code: str
+    client: TestClient, headers: dict[str, str], status: int, code: str
 ) -> None:
     response = client.get("/api/v1/goals", headers=headers)
-    assert response.status_code == 403
+    assert response.status_code == status
     assert error_of(response)["code"] == code
+    if status == 401:
+        assert response.headers["www-authenticate"] == "Bearer"
 
 
 @pytest.mark.parametrize("which", ["ingest_key", "tracker_key", "spec_key"])

@@ -47,9 +47,20 @@ def create_goal(
         raise InvalidField("window_days must be between 1 and 3650.")
     if not INT64_MIN <= default_value <= INT64_MAX:
         raise InvalidField("default_value must be a signed 64-bit integer.")
+    if goal_id is None:
+        goal_id = _next_goal_id(store, account_id)
     return store.create_goal(
         NewGoal(account_id, check_name(name), goal_id, counting, window_days, default_value)
     )
+
+
+def _next_goal_id(store: Store, account_id: int) -> int:
+    """One above the highest id, or the lowest free one once the highest is INT32_MAX."""
+    used = {goal.id for goal in store.list_goals(account_id)}
+    highest = max(used, default=0)
+    if highest < INT32_MAX:
+        return highest + 1
+    return next(i for i in range(1, INT32_MAX + 1) if i not in used)
 
 
 def send_channel(text: str) -> Channel:

@@ -11,11 +11,13 @@ from starlette.requests import Request
 
 from goalkeeper.errors import (
     ApiKeyInvalid,
+    ApiKeyRequired,
     BodyTooLarge,
     Forbidden,
     GoalkeeperError,
     InvalidDocument,
     InvalidJson,
+    UnknownField,
 )
 from goalkeeper.model import ApiKey, Goal, Message, Scope
 from goalkeeper.wire.body import decode_content
@@ -28,14 +30,18 @@ INGEST = (Scope.ADMIN, Scope.INGEST)
 
 
 async def authenticate(gk: Goalkeeper, request: Request, scopes: Sequence[Scope]) -> ApiKey:
-    """The key of ``Authorization: Bearer <key>``; 403 api_key_invalid or forbidden."""
+    """The key of ``Authorization: Bearer <key>``.
+
+    No usable header: 401 api_key_required; an unknown or revoked key: 403
+    api_key_invalid (as on the XML path); a key whose scope is too narrow: 403 forbidden.
+    """
     header = request.headers.get("authorization")
     if header is None:
-        raise ApiKeyInvalid("An API key is required: Authorization: Bearer <key>.")
+        raise ApiKeyRequired()
     scheme, _, key = header.partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
-        raise ApiKeyInvalid("The Authorization header must be: Bearer <key>.")
+        raise ApiKeyRequired("The Authorization header must be: Bearer <key>.")
     hit, record = gk.keys.cached(key)
     if not hit:
         record = await asyncio.to_thread(gk.keys.resolve, key)
@@ -45,6 +51,13 @@ async def authenticate(gk: Goalkeeper, request: Request, scopes: Sequence[Scope]
         raise Forbidden()
     await gk.limiter.acquire(record)
     return record
+
+
+def check_query(request: Request, allowed: frozenset[str] = frozenset()) -> None:
+    """Refuse query parameters the route does not take, naming them."""
+    unknown = sorted({k for k in request.query_params if k not in allowed})
+    if unknown:
+        raise UnknownField(f"Unknown query parameter(s): {', '.join(unknown)}.")
 
 
 async def read_body(request: Request, limit: int) -> bytes:

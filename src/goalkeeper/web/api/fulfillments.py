@@ -10,12 +10,21 @@ from starlette.routing import Route
 
 from goalkeeper.core.fulfillments import Fulfillments, Valid, Verdict
 from goalkeeper.errors import GoalkeeperError
-from goalkeeper.web.api.common import INGEST, authenticate, error_object, read_body
+from goalkeeper.web.api.common import (
+    INGEST,
+    authenticate,
+    check_query,
+    error_object,
+    read_body,
+)
 from goalkeeper.wire import json_api
 
 if TYPE_CHECKING:
     from goalkeeper.store.base import WriteOutcome
     from goalkeeper.web.app import Goalkeeper
+
+
+QUERY = frozenset(("validate_only",))
 
 
 def result_json(outcome: WriteOutcome | Verdict) -> dict[str, Any]:
@@ -33,6 +42,7 @@ def result_json(outcome: WriteOutcome | Verdict) -> dict[str, Any]:
 def routes(gk: Goalkeeper, limit: int, fulfillments: Fulfillments) -> list[Route]:
     async def fulfill(request: Request) -> Response:
         key = await authenticate(gk, request, INGEST)
+        check_query(request, QUERY)
         dry_run = json_api.query_flag(request.query_params.get("validate_only"), "validate_only")
         batch, items = json_api.fulfillments_input(await read_body(request, limit))
         if not batch and isinstance(items[0], GoalkeeperError):

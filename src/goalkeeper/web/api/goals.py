@@ -10,7 +10,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from goalkeeper.core import registry
-from goalkeeper.web.api.common import ADMIN, authenticate, goal_json, path_id, read_body
+from goalkeeper.web.api.common import (
+    ADMIN,
+    authenticate,
+    check_query,
+    goal_json,
+    path_id,
+    read_body,
+)
 from goalkeeper.wire import json_api
 
 if TYPE_CHECKING:
@@ -20,6 +27,7 @@ if TYPE_CHECKING:
 def routes(gk: Goalkeeper, limit: int) -> list[Route]:
     async def create_goal(request: Request) -> Response:
         key = await authenticate(gk, request, ADMIN)
+        check_query(request)
         given = json_api.goal_input(await read_body(request, limit))
         goal = await asyncio.to_thread(
             registry.create_goal,
@@ -35,11 +43,13 @@ def routes(gk: Goalkeeper, limit: int) -> list[Route]:
 
     async def list_goals(request: Request) -> Response:
         key = await authenticate(gk, request, ADMIN)
+        check_query(request)
         goals = await asyncio.to_thread(gk.store.list_goals, key.account_id)
         return JSONResponse({"goals": [goal_json(g) for g in goals]})
 
     async def get_goal(request: Request) -> Response:
         key = await authenticate(gk, request, ADMIN)
+        check_query(request)
         goal = await asyncio.to_thread(registry.goal_of, gk.store, key.account_id, path_id(request))
         return JSONResponse(goal_json(goal))
 

@@ -11,7 +11,14 @@ from starlette.routing import Route
 
 from goalkeeper.core import registry
 from goalkeeper.guid import format_guid
-from goalkeeper.web.api.common import ADMIN, authenticate, message_json, path_id, read_body
+from goalkeeper.web.api.common import (
+    ADMIN,
+    authenticate,
+    check_query,
+    message_json,
+    path_id,
+    read_body,
+)
 from goalkeeper.wire import json_api
 
 if TYPE_CHECKING:
@@ -23,6 +30,7 @@ def routes(gk: Goalkeeper, limit: int) -> list[Route]:
 
     async def create_message(request: Request) -> Response:
         key = await authenticate(gk, request, ADMIN)
+        check_query(request)
         given = json_api.message_input(await read_body(request, limit))
         message = await asyncio.to_thread(
             registry.create_message,
@@ -37,11 +45,13 @@ def routes(gk: Goalkeeper, limit: int) -> list[Route]:
 
     async def list_messages(request: Request) -> Response:
         key = await authenticate(gk, request, ADMIN)
+        check_query(request)
         messages = await asyncio.to_thread(store.list_messages, key.account_id)
         return JSONResponse({"messages": [message_json(m) for m in messages]})
 
     async def get_message(request: Request) -> Response:
         key = await authenticate(gk, request, ADMIN)
+        check_query(request)
         message = await asyncio.to_thread(
             registry.message_of, store, key.account_id, path_id(request)
         )
@@ -49,6 +59,7 @@ def routes(gk: Goalkeeper, limit: int) -> list[Route]:
 
     async def add_recipients(request: Request) -> Response:
         key = await authenticate(gk, request, ADMIN)
+        check_query(request)
         message = await asyncio.to_thread(
             registry.message_of, store, key.account_id, path_id(request)
         )
@@ -66,6 +77,7 @@ def routes(gk: Goalkeeper, limit: int) -> list[Route]:
 
     async def personalize(request: Request) -> Response:
         key = await authenticate(gk, request, ADMIN)
+        check_query(request)
         message = await asyncio.to_thread(
             registry.message_of, store, key.account_id, path_id(request)
         )

@@ -197,7 +197,8 @@ SCHEMAS["ErrorObject"] = SCHEMAS["Error"]["properties"]["error"]
 
 _ERRORS = {
     400: "Bad input: invalid JSON, a missing, unknown or mistyped field, a value out of range",
-    403: "api_key_invalid (no or unknown key) or forbidden (the key's scope is too narrow)",
+    401: "api_key_required: no Authorization: Bearer <key> header",
+    403: "api_key_invalid (unknown or revoked key) or forbidden (the key's scope is too narrow)",
     404: "Not found (also another account's objects)",
     405: "Method not allowed",
     409: "Conflict: the object already exists",
@@ -206,8 +207,8 @@ _ERRORS = {
     429: "Too many requests (retry after Retry-After)",
     503: "Storage unavailable (retry after Retry-After)",
 }
-_WITH_BODY = (400, 403, 405, 413, 415, 429, 503)
-_WITHOUT_BODY = (400, 403, 405, 429, 503)
+_WITH_BODY = (400, 401, 403, 405, 413, 415, 429, 503)
+_WITHOUT_BODY = (400, 401, 403, 405, 429, 503)
 
 
 def _json(schema: Schema) -> Schema:
@@ -298,6 +299,73 @@ _FULFILL["responses"]["200"] = {
     **_json({"oneOf": [ref("Results"), ref("Result")]}),
 }
 PATHS["/api/v1/fulfillments"] = {"post": _FULFILL}
+
+
+def _query(name: str, schema: Schema, description: str) -> Schema:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+SCHEMAS["Report"] = {
+    "type": "object",
+    "required": ["rows", "tz"],
+    "properties": {
+        "tz": {"type": "string"},
+        "rows": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": [
+                    "fulfillments",
+                    "unique_recipients",
+                    "value",
+                    "recipients",
+                    "conversion_rate",
+                ],
+                "properties": {
+                    "goal_id": {"type": "integer"},
+                    "goal_name": {"type": "string"},
+                    "message_id": {"type": "integer"},
+                    "message_name": {"type": "string"},
+                    "channel": {"type": "string"},
+                    "day": {"type": "string", "format": "date"},
+                    "fulfillments": {"type": "integer"},
+                    "unique_recipients": {"type": "integer"},
+                    "value": {"type": "integer"},
+                    "recipients": {"type": "integer"},
+                    "conversion_rate": {"type": ["number", "null"]},
+                },
+            },
+        },
+    },
+}
+INT_TEXT: Schema = {"type": "string", "pattern": r"^(?:-?[0-9]{1,18})?$"}
+DAY: Schema = {"type": "string", "pattern": r"^(?:\d{4}-\d{2}-\d{2})?$"}
+PATHS["/api/v1/reports/goals"] = {
+    "get": operation(
+        "The goal report: counted fulfillments, unique recipients, value, conversion",
+        (200, "Report"),
+        _WITHOUT_BODY,
+        params=[
+            _query("from", DAY, "First day, inclusive, in tz (empty: absent)"),
+            _query("to", DAY, "Last day, inclusive, in tz (empty: absent)"),
+            _query("by", {"type": "string"}, "Comma-separated: goal, message, channel, day"),
+            _query("tz", {"type": "string"}, "IANA zone name, default UTC"),
+            _query("goal_id", INT_TEXT, "Only this goal (empty: absent)"),
+            _query("message_id", INT_TEXT, "Only this message (empty: absent)"),
+            _query(
+                "channel",
+                {"type": "string", "enum": ["", "All", "Email", "SmsMms", "WebPush"]},
+                "Only this channel (empty: absent)",
+            ),
+        ],
+    )
+}
 
 
 def document() -> Schema:
