@@ -15,7 +15,7 @@ import pytest
 from goalkeeper.errors import GoalNotRecognized, MessageGuidNotRecognized, StorageUnavailable
 from goalkeeper.model import Channel, FulfillmentRequest, Source, Stored
 from goalkeeper.store import Store, open_store
-from goalkeeper.store.base import migrations
+from goalkeeper.store.base import NewGoal, migrations
 from goalkeeper.store.postgres import PostgresStore
 from tests.conftest import free_port
 from tests.fixtures import OTHER_GUID, PUSH_GUID, SMS_GUID, SPEC_GUID, UNKNOWN_GUID, World
@@ -204,3 +204,36 @@ def test_an_unreachable_server_is_storage_unavailable() -> None:
             store.write_fulfillments([request], idempotency_hours=24)
     finally:
         store.close()
+
+
+def test_goals_and_messages_numbered_by_two_stores_at_once_get_distinct_ids(
+    store: Store, world: World, database_url: str
+) -> None:
+    """Numbering per account takes turns across stores (processes): no clash, no gap."""
+    other = open_store(database_url)
+    barrier = threading.Barrier(2)
+    made: list[tuple[str, int]] = []
+    failures: list[BaseException] = []
+
+    def run(target: Store, name: str) -> None:
+        try:
+            for i in range(15):
+                barrier.wait(timeout=30)
+                goal = target.create_goal(NewGoal(world.account_id, f"{name}-{i}"))
+                message = target.create_message(world.account_id, f"{name}-{i}", Channel.EMAIL)
+                made.extend([("goal", goal.id), ("message", message.id)])
+        except BaseException as exc:
+            failures.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=run, args=(s, n)) for s, n in ((store, "a"), (other, "b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    other.close()
+    assert not failures, failures
+    goal_ids = sorted(i for kind, i in made if kind == "goal")
+    message_ids = sorted(i for kind, i in made if kind == "message")
+    assert goal_ids == list(range(3, 33))  # the world has goals 1 and 2
+    assert message_ids == list(range(4, 34))  # ... and messages 1 to 3
