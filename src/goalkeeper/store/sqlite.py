@@ -50,6 +50,29 @@ from goalkeeper.store.sqlite_reports import SqliteReports
 
 UTC = dt.UTC
 
+_INSERT_FULFILLMENTS = (
+    "INSERT INTO fulfillments (account_id, goal_id, message_guid, message_id, subscriber_id,"
+    " channel, value, source, idempotency_key, occurred_at, received_at) VALUES "
+)
+_FULFILLMENT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_ROWS = 256  # most rows in one multi-row INSERT (11 parameters each)
+_LOOKUP_GUIDS = 512  # most GUIDs in one IN (...) lookup
+
+
+def _chunk_sizes(n: int, cap: int) -> Iterator[int]:
+    """``n`` split into powers of two no larger than ``cap`` (a power of two), largest
+    first: statements of a few shapes only, so the connection's statement cache keeps
+    them prepared."""
+    while n >= cap:
+        yield cap
+        n -= cap
+    size = cap
+    while n:
+        size >>= 1
+        if n >= size:
+            yield size
+            n -= size
+
 
 def ts(value: dt.datetime) -> str:
     """A datetime as the UTC text stored in SQLite."""
@@ -447,16 +470,71 @@ class SqliteStore(SqliteReports):
         now = utcnow()
         now_s = ts(now)
         cutoff_s = ts(now - dt.timedelta(hours=idempotency_hours))
-        outcomes: list[WriteOutcome] = []
+        outcomes: list[WriteOutcome | None] = [None] * len(batch)
         counted: list[Counted] = []
+        # Every statement releases the GIL and takes it back, which costs the writer
+        # thread a wait whenever the event loop is busy; so the batch's GUIDs are looked
+        # up together and its rows without an Idempotency-Key inserted together.
+        pending: list[tuple[int, FulfillmentRequest, Any, tuple[bool, int | None], str]] = []
         with self._write() as conn:
             execute = conn.execute
-            for req in batch:
-                row = execute(
-                    "SELECT account_id, message_id, subscriber_id, channel, sent_at FROM recipients"
-                    " WHERE guid = ?",
-                    (req.guid,),
-                ).fetchone()
+            recipients = self._recipients_of(conn, batch)
+
+            def insert_pending() -> None:
+                start = 0
+                for size in _chunk_sizes(len(pending), _INSERT_ROWS):
+                    part = pending[start : start + size]
+                    start += size
+                    cur = execute(
+                        _INSERT_FULFILLMENTS + ", ".join([_FULFILLMENT_ROW] * len(part)),
+                        [
+                            value
+                            for _, req, row, _, occurred in part
+                            for value in (
+                                req.account_id,
+                                req.goal_id,
+                                req.guid,
+                                row[1],
+                                row[2],
+                                row[3],
+                                req.value,
+                                req.source.value,
+                                None,
+                                occurred,
+                                now_s,
+                            )
+                        ],
+                    )
+                    # The rows got consecutive ids: each new row takes the largest id plus
+                    # one (no AUTOINCREMENT), and this transaction holds the write lock.
+                    assert cur.lastrowid is not None
+                    first_id = cur.lastrowid - len(part) + 1
+                    for offset, (i, req, row, rules, _) in enumerate(part):
+                        stored(i, req, row, rules, first_id + offset)
+                pending.clear()
+
+            def stored(
+                i: int, req: FulfillmentRequest, row: Any, rules: tuple[bool, int | None], fid: int
+            ) -> None:
+                outcomes[i] = Stored(fid)
+                moment = now if req.occurred_at is None else req.occurred_at
+                if in_window(moment, parse_ts(row[4]), rules[1]):
+                    counted.append(
+                        Counted(
+                            req.account_id,
+                            req.goal_id,
+                            req.guid,
+                            row[1],
+                            row[3],
+                            req.value,
+                            fid,
+                            moment,
+                            rules[0],
+                        )
+                    )
+
+            for i, req in enumerate(batch):
+                row = recipients.get(req.guid)
                 if (
                     row is None
                     or row[0] != req.account_id
@@ -466,7 +544,7 @@ class SqliteStore(SqliteReports):
                         and row[3] != req.channel.value
                     )
                 ):
-                    outcomes.append(MessageGuidNotRecognized())
+                    outcomes[i] = MessageGuidNotRecognized()
                     continue
                 goal_key = (req.account_id, req.goal_id)
                 rules = self._known_goals.get(goal_key)
@@ -476,32 +554,33 @@ class SqliteStore(SqliteReports):
                         goal_key,
                     ).fetchone()
                     if not found:
-                        outcomes.append(GoalNotRecognized())
+                        outcomes[i] = GoalNotRecognized()
                         continue
                     rules = (found[0] == Counting.ONCE_PER_RECIPIENT.value, found[1])
                     self._known_goals[goal_key] = rules
-                key = req.idempotency_key
-                if key is not None:
-                    claimed = execute(
-                        "INSERT INTO idempotency_keys (account_id, key, fulfillment_id, created_at)"
-                        " VALUES (?, ?, NULL, ?) ON CONFLICT (account_id, key) DO UPDATE"
-                        " SET fulfillment_id = NULL, created_at = excluded.created_at"
-                        " WHERE idempotency_keys.created_at < ? RETURNING 1",
-                        (req.account_id, key, now_s, cutoff_s),
-                    ).fetchone()
-                    if claimed is None:
-                        first = execute(
-                            "SELECT fulfillment_id FROM idempotency_keys"
-                            " WHERE account_id = ? AND key = ?",
-                            (req.account_id, key),
-                        ).fetchone()
-                        outcomes.append(Stored(int(first[0]), duplicate=True))
-                        continue
                 occurred = now_s if req.occurred_at is None else ts(req.occurred_at)
+                key = req.idempotency_key
+                if key is None:
+                    pending.append((i, req, row, rules, occurred))
+                    continue
+                insert_pending()  # ids stay in the order of the batch
+                claimed = execute(
+                    "INSERT INTO idempotency_keys (account_id, key, fulfillment_id, created_at)"
+                    " VALUES (?, ?, NULL, ?) ON CONFLICT (account_id, key) DO UPDATE"
+                    " SET fulfillment_id = NULL, created_at = excluded.created_at"
+                    " WHERE idempotency_keys.created_at < ? RETURNING 1",
+                    (req.account_id, key, now_s, cutoff_s),
+                ).fetchone()
+                if claimed is None:
+                    first = execute(
+                        "SELECT fulfillment_id FROM idempotency_keys"
+                        " WHERE account_id = ? AND key = ?",
+                        (req.account_id, key),
+                    ).fetchone()
+                    outcomes[i] = Stored(int(first[0]), duplicate=True)
+                    continue
                 cur = execute(
-                    "INSERT INTO fulfillments (account_id, goal_id, message_guid, message_id,"
-                    " subscriber_id, channel, value, source, idempotency_key, occurred_at,"
-                    " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _INSERT_FULFILLMENTS + _FULFILLMENT_ROW,
                     (
                         req.account_id,
                         req.goal_id,
@@ -518,30 +597,34 @@ class SqliteStore(SqliteReports):
                 )
                 fulfillment_id = cur.lastrowid
                 assert fulfillment_id is not None
-                if key is not None:
-                    execute(
-                        "UPDATE idempotency_keys SET fulfillment_id = ?"
-                        " WHERE account_id = ? AND key = ?",
-                        (fulfillment_id, req.account_id, key),
-                    )
-                outcomes.append(Stored(fulfillment_id))
-                moment = now if req.occurred_at is None else req.occurred_at
-                if in_window(moment, parse_ts(row[4]), rules[1]):
-                    counted.append(
-                        Counted(
-                            req.account_id,
-                            req.goal_id,
-                            req.guid,
-                            row[1],
-                            row[3],
-                            req.value,
-                            fulfillment_id,
-                            moment,
-                            rules[0],
-                        )
-                    )
+                execute(
+                    "UPDATE idempotency_keys SET fulfillment_id = ?"
+                    " WHERE account_id = ? AND key = ?",
+                    (fulfillment_id, req.account_id, key),
+                )
+                stored(i, req, row, rules, fulfillment_id)
+            insert_pending()
             self._count_fulfillments(conn, counted)
-        return outcomes
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    @staticmethod
+    def _recipients_of(
+        conn: sqlite3.Connection, batch: Sequence[FulfillmentRequest]
+    ) -> dict[bytes, Any]:
+        """guid -> (account_id, message_id, subscriber_id, channel, sent_at) for the batch."""
+        guids = list({req.guid for req in batch})
+        found: dict[bytes, Any] = {}
+        start = 0
+        for size in _chunk_sizes(len(guids), _LOOKUP_GUIDS):
+            chunk = guids[start : start + size]
+            start += size
+            for row in conn.execute(
+                "SELECT guid, account_id, message_id, subscriber_id, channel, sent_at"
+                f" FROM recipients WHERE guid IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                found[row[0]] = row[1:]
+        return found
 
     def check_fulfillments(
         self, batch: Sequence[FulfillmentRequest], idempotency_hours: int
@@ -625,7 +708,6 @@ class SqliteStore(SqliteReports):
                 .fetchone()
             )
         return int(row[0])
-
 
     # -- rate limits --------------------------------------------------------------------
 
