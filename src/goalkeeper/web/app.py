@@ -23,6 +23,7 @@ from goalkeeper.core.ratelimit import RateLimiter
 from goalkeeper.core.writer import Writer
 from goalkeeper.errors import InternalError, NotFound
 from goalkeeper.store import Store, open_store
+from goalkeeper.web.expertsender_read import READ_PATHS, ExpertSenderReads
 from goalkeeper.web.goals import GoalsHandler
 from goalkeeper.web.responses import Send, send_json_error, send_xml_error
 from goalkeeper.wire.body import Receive
@@ -61,6 +62,7 @@ class Goalkeeper:
         self.limiter = RateLimiter(self.store, config.rate_limit, config.tracker_rate_limit)
         self.ingestor = Ingestor(self.keys, self.writer, self.limiter)
         self.goals = GoalsHandler(self.ingestor, config.max_body_bytes)
+        self.reads = ExpertSenderReads(self)
         from goalkeeper.web.site import build_site
 
         self.site: ASGIApp = build_site(self)
@@ -97,6 +99,9 @@ class Goalkeeper:
     async def _expertsender(
         self, scope: MutableMapping[str, Any], receive: Receive, send: Send, lower: str
     ) -> None:
+        if lower in READ_PATHS:
+            await self.reads(scope, receive, send, lower)
+            return
         await send_xml_error(send, NotFound())
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
