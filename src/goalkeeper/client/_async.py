@@ -1,0 +1,174 @@
+"""The asynchronous client (same methods as :class:`Client`, awaited)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from goalkeeper.client import _base
+from goalkeeper.client._base import Call, Json, RetryPolicy, T
+from goalkeeper.client._exceptions import NetworkError, error_from_response
+
+
+class AsyncClient:
+    """goalkeeper (or ExpertSender, for :meth:`fulfill_goal`) over HTTP, for asyncio.
+
+    ``transport`` is handed to :class:`httpx.AsyncClient`: pass ``httpx.MockTransport(handler)``
+    to test code that uses the client without a server, and without patching.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.api_key = api_key
+        self.retry = retry or RetryPolicy()
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _run(self, call: Call[T]) -> T:
+        headers = dict(call.headers)
+        if call.bearer:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._http.request(
+                    call.method,
+                    call.path,
+                    json=call.json,
+                    content=call.content,
+                    headers=headers,
+                    params=call.params,
+                )
+            except httpx.TransportError as exc:
+                retryable = call.repeatable or isinstance(exc, _base.NOT_SENT)
+                wait = self.retry.delay(attempt) if retryable else None
+                if wait is None:
+                    raise NetworkError(f"{call.method} {call.path}: {exc!r}", exc) from exc
+                await asyncio.sleep(wait)
+                continue
+            if response.is_success:
+                return call.read(response)
+            error = error_from_response(response)
+            if response.status_code in _base.RETRY_STATUSES:
+                wait = self.retry.delay(attempt, error.retry_after)
+                if wait is not None:
+                    await asyncio.sleep(wait)
+                    continue
+            raise error
+
+    # -- ExpertSender's Goals method (XML) -------------------------------------------------
+
+    async def fulfill_goal(
+        self,
+        goal_id: int,
+        message_guid: str,
+        value: int = 0,
+        channel: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        """Record one fulfillment through the XML Goals method; one key for every retry."""
+        key = idempotency_key or _base.new_idempotency_key()
+        await self._run(
+            _base.fulfill_goal(self.api_key, goal_id, message_guid, value, channel, key)
+        )
+
+    # -- the JSON API ----------------------------------------------------------------------
+
+    async def create_goal(
+        self,
+        name: str,
+        id: int | None = None,
+        counting: str | None = None,
+        window_days: int | None = None,
+        default_value: int | None = None,
+    ) -> Json:
+        return await self._run(_base.create_goal(name, id, counting, window_days, default_value))
+
+    async def list_goals(self) -> list[Json]:
+        return await self._run(_base.list_goals())
+
+    async def get_goal(self, goal_id: int) -> Json:
+        return await self._run(_base.get_goal(goal_id))
+
+    async def create_message(
+        self,
+        name: str,
+        channel: str,
+        list: str | None = None,
+        sent_at: dt.datetime | str | None = None,
+    ) -> Json:
+        return await self._run(_base.create_message(name, channel, list, sent_at))
+
+    async def list_messages(self) -> list[Json]:
+        return await self._run(_base.list_messages())
+
+    async def get_message(self, message_id: int) -> Json:
+        return await self._run(_base.get_message(message_id))
+
+    async def add_recipients(
+        self, message_id: int, recipients: Sequence[str | Mapping[str, str]]
+    ) -> list[Json]:
+        """Register sends: subscriber ids (a GUID is issued) or {"subscriber_id", "guid"}."""
+        return await self._run(_base.add_recipients(message_id, recipients))
+
+    async def personalize(self, message_id: int, content: str, guid: str) -> str:
+        return await self._run(_base.personalize(message_id, content, guid))
+
+    async def record_fulfillment(
+        self,
+        goal_id: int,
+        message_guid: str,
+        value: int | None = None,
+        channel: str | None = None,
+        idempotency_key: str | None = None,
+        occurred_at: dt.datetime | str | None = None,
+        *,
+        validate_only: bool = False,
+    ) -> Json:
+        """One fulfillment through the JSON API: ``{"id", "status"}`` (or a verdict)."""
+        item = _base.fulfillment_item(
+            goal_id, message_guid, value, channel, idempotency_key, occurred_at
+        )
+        return await self._run(_base.record_fulfillment(item, validate_only))
+
+    async def record_fulfillments(
+        self, items: Sequence[Mapping[str, Any]], *, validate_only: bool = False
+    ) -> list[Json]:
+        """Up to 1,000 fulfillments (keyword dicts of :meth:`record_fulfillment`'s
+        arguments); one result per item, in order. Items without a key get one."""
+        return await self._run(_base.record_fulfillments(items, validate_only))
+
+    async def goal_report(
+        self,
+        start: dt.date | str | None = None,
+        end: dt.date | str | None = None,
+        by: Sequence[str] | str | None = None,
+        tz: str | None = None,
+    ) -> Json:
+        return await self._run(_base.goal_report(start, end, by, tz))
