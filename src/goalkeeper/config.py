@@ -42,6 +42,12 @@ SETTINGS: tuple[Setting, ...] = (
         4194304,
         "Largest accepted JSON API request body (/api/v1), after decompression.",
     ),
+    Setting(
+        "body_timeout_seconds",
+        float,
+        30.0,
+        "Longest time a request body may take to arrive before 408 (slow senders).",
+    ),
     Setting("batch_max", int, 512, "Most fulfillments the writer commits in one transaction."),
     Setting(
         "batch_wait_us",
@@ -112,6 +118,7 @@ class Config:
     workers: int = 1
     max_body_bytes: int = 65536
     api_max_body_bytes: int = 4194304
+    body_timeout_seconds: float = 30.0
     batch_max: int = 512
     batch_wait_us: int = 500
     key_cache_seconds: float = 5.0

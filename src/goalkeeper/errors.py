@@ -35,6 +35,7 @@ wire message. The wire adapters render them (XML envelope on the ExpertSender pa
     ├── NotFound (404)                 not_found
     ├── MethodNotAllowed (405)         method_not_allowed, carries ``Allow``
     ├── Conflict (409)                 conflict
+    ├── RequestTimeout (408)           request_timeout (body trickled in too slowly)
     ├── BodyTooLarge (413)             body_too_large
     ├── UnsupportedEncoding (415)      unsupported_content_encoding
     ├── RateLimited (429)              rate_limited, carries ``Retry-After``
@@ -215,6 +216,12 @@ class Conflict(GoalkeeperError):
     status = 409
     code = "conflict"
     message = "The resource already exists."
+
+
+class RequestTimeout(GoalkeeperError):
+    status = 408
+    code = "request_timeout"
+    message = "Request body was not received in time."
 
 
 class BodyTooLarge(GoalkeeperError):

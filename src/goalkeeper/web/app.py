@@ -25,6 +25,7 @@ from goalkeeper.errors import InternalError, NotFound
 from goalkeeper.store import Store, open_store
 from goalkeeper.web.expertsender_read import READ_PATHS, ExpertSenderReads
 from goalkeeper.web.goals import GoalsHandler
+from goalkeeper.wire.body import BodyDeadlines
 from goalkeeper.web.responses import Send, send_json_error, send_xml_error
 from goalkeeper.wire.body import Receive
 
@@ -61,7 +62,8 @@ class Goalkeeper:
         )
         self.limiter = RateLimiter(self.store, config.rate_limit, config.tracker_rate_limit)
         self.ingestor = Ingestor(self.keys, self.writer, self.limiter)
-        self.goals = GoalsHandler(self.ingestor, config.max_body_bytes)
+        self.deadlines = BodyDeadlines(config.body_timeout_seconds)
+        self.goals = GoalsHandler(self.ingestor, config.max_body_bytes, self.deadlines)
         self.reads = ExpertSenderReads(self)
         from goalkeeper.web.site import build_site
 
@@ -71,10 +73,12 @@ class Goalkeeper:
     async def startup(self) -> None:
         self.store.ping()  # refuses a stale schema with a message naming `db upgrade`
         self.writer.start()
+        self.deadlines.start()
         self.started = True
 
     async def shutdown(self) -> None:
         if self.started:
+            await self.deadlines.stop()
             await self.writer.stop()
             self.started = False
         if self._own_store:

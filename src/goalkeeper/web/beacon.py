@@ -29,7 +29,7 @@ from goalkeeper.observability import (
     FULFILLMENTS_REJECTED,
 )
 from goalkeeper.wire.beacon import MAX_BODY, parse_beacon
-from goalkeeper.wire.body import ClientDisconnected, read_body
+from goalkeeper.wire.body import ClientDisconnected
 
 if TYPE_CHECKING:
     from goalkeeper.web.app import Goalkeeper
@@ -89,7 +89,7 @@ def routes(gk: Goalkeeper) -> list[Route]:
             return Response(status_code=204, headers={"Vary": "Origin"})
         allow: dict[str, str] = {"Vary": "Origin"}
         try:
-            body = await read_body(request.receive, MAX_BODY, _content_length(request))
+            body = await gk.deadlines.read(request.receive, MAX_BODY, _content_length(request))
             data = parse_beacon(body)
             key = await gk.ingestor.authenticate(data.key, TRACKER_SCOPES)
             if origin not in key.origins:

@@ -21,7 +21,7 @@ from goalkeeper.observability import (
 )
 from goalkeeper.web.responses import CACHE_PRIVATE, Send, send_response, send_xml_error
 from goalkeeper.wire import expertsender as es
-from goalkeeper.wire.body import ClientDisconnected, Receive, decode_content, read_body
+from goalkeeper.wire.body import BodyDeadlines, ClientDisconnected, Receive, decode_content
 
 _MAX_IDEMPOTENCY_KEY = 255
 ACCEPTED = FULFILLMENTS_ACCEPTED.labels("xml")
@@ -40,9 +40,10 @@ def idempotency_key(raw: bytes | None) -> str | None:
 
 
 class GoalsHandler:
-    def __init__(self, ingestor: Ingestor, max_body_bytes: int):
+    def __init__(self, ingestor: Ingestor, max_body_bytes: int, deadlines: BodyDeadlines):
         self.ingestor = ingestor
         self.limit = max_body_bytes
+        self.deadlines = deadlines
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
@@ -62,7 +63,7 @@ class GoalsHandler:
         writer.expect(1)
         expected = True
         try:
-            raw = await read_body(receive, self.limit, content_length)
+            raw = await self.deadlines.read(receive, self.limit, content_length)
             body = decode_content(
                 raw, None if encoding is None else encoding.decode("latin-1"), self.limit
             )

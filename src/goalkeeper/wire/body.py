@@ -7,11 +7,13 @@ bytes, which are produced in bounded steps: a compression bomb never makes more 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from goalkeeper.errors import BodyTooLarge, InvalidDocument, UnsupportedEncoding
+from goalkeeper.errors import BodyTooLarge, InvalidDocument, RequestTimeout, UnsupportedEncoding
 
 
 class ClientDisconnected(Exception):
@@ -19,6 +21,57 @@ class ClientDisconnected(Exception):
 
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+
+class BodyDeadlines:
+    """Ends body reads that take longer than ``timeout`` seconds (senders that trickle).
+
+    One sweep every second instead of a timer per request: registering a read costs a
+    dict insert, where ``asyncio.timeout`` costs several microseconds on the hot path.
+    A read is therefore ended between ``timeout`` and ``timeout`` + 1 s after it began.
+    """
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self._reads: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, self.timeout / 2))
+            now = loop.time()
+            for task, deadline in list(self._reads.items()):
+                if deadline <= now and task not in self._expired:
+                    self._expired.add(task)
+                    task.cancel()
+
+    async def read(self, receive: Receive, limit: int, content_length: int | None = None) -> bytes:
+        """:func:`read_body`, ended with RequestTimeout when it takes too long."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._reads[task] = asyncio.get_running_loop().time() + self.timeout
+        try:
+            return await read_body(receive, limit, content_length)
+        except asyncio.CancelledError:
+            if task not in self._expired:
+                raise
+            task.uncancel()
+            raise RequestTimeout() from None
+        finally:
+            del self._reads[task]
+            self._expired.discard(task)
 
 
 async def read_body(receive: Receive, limit: int, content_length: int | None = None) -> bytes:

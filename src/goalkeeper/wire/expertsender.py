@@ -144,7 +144,7 @@ def parse_goals_document(body: bytes) -> GoalsDocument:
         raise InvalidDocument() from None
     except GoalkeeperError:
         raise
-    except (ValueError, UnicodeError, RecursionError):
+    except (ValueError, LookupError, RecursionError):  # LookupError: unknown encoding
         raise InvalidDocument() from None
     if not collector.saw_data:
         raise InvalidDocument()
