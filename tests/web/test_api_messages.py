@@ -157,3 +157,28 @@ def test_personalize_needs_a_recipient_of_that_message(
         json={"content": "*[message_guid]*", "guid": guid},
     )
     assert (response.status_code, error_of(response)["code"]) == (status, code)
+
+
+def test_a_guid_registered_to_another_send_is_refused_whole(
+    client: TestClient, world: World, store: Store
+) -> None:
+    message = new_message(client, world)
+    url = f"/api/v1/messages/{message['id']}/recipients"
+    fresh = "11111111-2222-4333-8444-555555555555"
+    for taken in (SPEC_GUID, OTHER_GUID):  # this account's other message, another account's
+        response = client.post(
+            url,
+            headers=bearer(world.admin_key),
+            json={
+                "recipients": [
+                    {"subscriber_id": "n", "guid": fresh},
+                    {"subscriber_id": "s", "guid": taken},
+                ]
+            },
+        )
+        assert (response.status_code, error_of(response)["code"]) == (409, "conflict")
+    assert store.get_recipient(uuid.UUID(fresh).bytes) is None
+    body = {"recipients": [{"subscriber_id": "n", "guid": fresh}]}
+    for _ in range(2):  # the same send again is idempotent
+        response = client.post(url, headers=bearer(world.admin_key), json=body)
+        assert response.status_code == 201

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from goalkeeper.errors import InvalidField, MessageGuidNotRecognized, NotFound
+from goalkeeper.errors import Conflict, InvalidField, MessageGuidNotRecognized, NotFound
 from goalkeeper.guid import format_guid, uuid7
 from goalkeeper.model import (
     INT32_MAX,
@@ -149,3 +149,22 @@ def issue_recipients(
     ]
     store.add_recipients(rows)
     return rows
+
+
+def register_recipients(
+    store: Store, message: Message, subscribers: Sequence[tuple[str, uuid.UUID | None]]
+) -> list[Recipient]:
+    """:func:`issue_recipients`, refusing (409, before writing anything) a given GUID that
+    is already registered to another send, so the answer never claims a GUID it did not
+    register. Registering the same send again is idempotent."""
+    for subscriber, guid in subscribers:
+        if guid is None:
+            continue
+        known = store.get_recipient(guid.bytes)
+        if known is not None and (
+            known.account_id != message.account_id
+            or known.message_id != message.id
+            or known.subscriber_id != subscriber.strip()
+        ):
+            raise Conflict(f"GUID {format_guid(guid.bytes)} is already registered to another send.")
+    return issue_recipients(store, message, subscribers)

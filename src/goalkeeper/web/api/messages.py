@@ -64,7 +64,7 @@ def routes(gk: Goalkeeper, limit: int) -> list[Route]:
             registry.message_of, store, key.account_id, path_id(request)
         )
         given = json_api.recipients_input(await read_body(request, limit))
-        rows = await asyncio.to_thread(registry.issue_recipients, store, message, given)
+        rows = await asyncio.to_thread(registry.register_recipients, store, message, given)
         return JSONResponse(
             {
                 "recipients": [

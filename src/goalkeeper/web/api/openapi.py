@@ -260,7 +260,7 @@ PATHS: dict[str, dict[str, Schema]] = {
         "post": operation(
             f"Register up to {MAX_RECIPIENTS} sends; a GUID (UUIDv7) is issued where none is given",
             (201, "Recipients"),
-            (*_WITH_BODY, 404),
+            (*_WITH_BODY, 404, 409),
             body="NewRecipients",
             params=[ID_PARAM],
         ),
