@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 import time
 from typing import Any
@@ -91,22 +89,10 @@ def run_report(args: argparse.Namespace, config: Config) -> int:
     if fmt == "json":
         emit_json(report.as_dict())
     elif fmt == "csv":
-        sys.stdout.write(report_csv(report))
+        sys.stdout.write(report.csv())
     else:
         print_table(report)
     return 0
-
-
-def report_csv(report: Report) -> str:
-    """The report's rows as CSV with a header line (the dashboard's download too)."""
-    out = io.StringIO()
-    rows = [row.as_dict(report.by) for row in report.rows]
-    columns = list(rows[0]) if rows else list(report.totals.as_dict(report.by))
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if row[c] is None else row[c] for c in columns])
-    return out.getvalue()
 
 
 def print_table(report: Report) -> None:

@@ -19,8 +19,10 @@ Rules (see docs/reports.md):
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime as dt
+import io
 import zoneinfo
 from collections.abc import Iterable, Sequence
 
@@ -93,6 +95,17 @@ class Report:
     by: tuple[str, ...]
     rows: list[ReportRow]
     totals: ReportRow
+
+    def csv(self) -> str:
+        """The rows as CSV with a header line (the CLI's and the dashboard's downloads)."""
+        out = io.StringIO()
+        rows = [row.as_dict(self.by) for row in self.rows]
+        columns = list(rows[0]) if rows else list(self.totals.as_dict(self.by))
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(["" if row[c] is None else row[c] for c in columns])
+        return out.getvalue()
 
     def as_dict(self) -> dict[str, object]:
         return {

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from goalkeeper.errors import GoalkeeperError, MethodNotAllowed, NotFound, SchemaOutdated
 from goalkeeper.observability import render_metrics
-from goalkeeper.web import api, beacon
+from goalkeeper.web import api, beacon, dashboard
 from goalkeeper.web.api import reports as api_reports
 
 if TYPE_CHECKING:
@@ -79,6 +79,7 @@ def build_site(gk: Goalkeeper) -> Starlette:
         *api.routes(gk),
         *beacon.routes(gk),
         *api_reports.routes(gk),
+        *dashboard.routes(gk),
     ]
     return Starlette(
         routes=routes,

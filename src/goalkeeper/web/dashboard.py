@@ -1,0 +1,269 @@
+"""The dashboard at ``/``: sign in with an admin key, then read the goal report in a browser.
+
+Server-rendered HTML (Jinja2 templates in ``web/templates``), an SVG chart drawn here,
+and two small assets in ``web/static``; nothing is loaded from anywhere else. A signed
+session cookie (HttpOnly, SameSite=Lax, Secure over HTTPS) names the key that signed in;
+every request checks that key is still an active admin key, so revoking it ends its
+sessions. The signing secret lives in the database, so every process shares it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import importlib.resources
+import zoneinfo
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlencode
+
+import itsdangerous
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from goalkeeper.core.keys import hash_key
+from goalkeeper.core.reports import (
+    Report,
+    ReportRequest,
+    goal_report,
+    parse_date,
+    parse_zone,
+    resolve_range,
+)
+from goalkeeper.errors import InvalidField
+from goalkeeper.model import Scope
+from goalkeeper.web.chart import Point, series_svg
+
+if TYPE_CHECKING:
+    from goalkeeper.web.app import Goalkeeper
+
+COOKIE = "gk_session"
+SESSION_SECONDS = 12 * 3600
+_MAX_FORM = 4096
+VIEWS = {
+    "day": ("day",),
+    "goal": ("goal",),
+    "channel": ("channel",),
+    "message": ("message", "channel"),
+}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self';"
+    " img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+COMMON_ZONES = (
+    "UTC", "Europe/London", "Europe/Warsaw", "Europe/Berlin", "America/New_York",
+    "America/Chicago", "America/Los_Angeles", "America/Sao_Paulo", "Asia/Kolkata",
+    "Asia/Kathmandu", "Asia/Singapore", "Asia/Tokyo", "Australia/Sydney",
+)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Session:
+    account_id: int
+    key_prefix: str
+
+
+class Sessions:
+    """Signed session cookies; the signing secret is read from the store once."""
+
+    def __init__(self, gk: Goalkeeper):
+        self._gk = gk
+        self._serializer: itsdangerous.URLSafeTimedSerializer | None = None
+
+    def _signer(self) -> itsdangerous.URLSafeTimedSerializer:
+        if self._serializer is None:
+            secret = self._gk.store.secret("dashboard-session")
+            self._serializer = itsdangerous.URLSafeTimedSerializer(secret, salt="gk-dashboard")
+        return self._serializer
+
+    def issue(self, key_hash: bytes) -> str:
+        return str(self._signer().dumps({"h": key_hash.hex()}))
+
+    def check(self, cookie: str | None) -> Session | None:
+        """The session of a cookie whose key is still an active admin key; else None."""
+        if not cookie:
+            return None
+        try:
+            data = self._signer().loads(cookie, max_age=SESSION_SECONDS)
+            key_hash = bytes.fromhex(str(data["h"]))
+        except (itsdangerous.BadData, KeyError, TypeError, ValueError):
+            return None
+        record = self._gk.store.find_api_key(key_hash)
+        if record is None or record.scope is not Scope.ADMIN:
+            return None
+        return Session(record.account_id, record.prefix)
+
+
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("goalkeeper.web", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["thousands"] = lambda n: f"{n:,}".replace(",", "\u202f")
+    env.filters["percent"] = lambda r: "\u2013" if r is None else f"{r * 100:.1f}\u202f%"
+    return env
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    start: dt.date
+    end: dt.date
+    tz: str
+
+    def query(self, **extra: str) -> str:
+        return urlencode(
+            {"from": self.start.isoformat(), "to": self.end.isoformat(), "tz": self.tz, **extra}
+        )
+
+
+def _range(request: Request) -> Range:
+    params = request.query_params
+    zone = parse_zone(params.get("tz") or "UTC")
+    start, end = resolve_range(
+        parse_date(params.get("from"), "from"), parse_date(params.get("to"), "to"), zone
+    )
+    return Range(start, end, zone.key)
+
+
+def _report(gk: Goalkeeper, account_id: int, span: Range, by: tuple[str, ...]) -> Report:
+    return goal_report(gk.store, ReportRequest(account_id, span.start, span.end, by, span.tz))
+
+
+def _page_data(gk: Goalkeeper, account_id: int, span: Range) -> dict[str, Any]:
+    """Everything the dashboard shows for one range (runs in a worker thread)."""
+    by_day = _report(gk, account_id, span, ("day",))
+    days = {row.day: row for row in by_day.rows}
+    points = []
+    day = span.start
+    while day <= span.end:
+        row = days.get(day)
+        points.append(Point(day, row.fulfillments if row else 0, row.value if row else 0))
+        day += dt.timedelta(days=1)
+    by_goal = _report(gk, account_id, span, ("goal",))
+    by_channel = _report(gk, account_id, span, ("channel",))
+    by_message = _report(gk, account_id, span, ("message", "channel"))
+    messages = sorted(by_message.rows, key=lambda r: (-r.fulfillments, -r.value, r.message_id or 0))
+    return {
+        "totals": by_day.totals,
+        "chart": series_svg(
+            points, f"Fulfillments and value per day, {span.start} to {span.end} ({span.tz})"
+        ),
+        "has_data": any(p.fulfillments or p.value for p in points),
+        "goals_defined": bool(gk.store.list_goals(account_id)),
+        "messages_defined": bool(gk.store.list_messages(account_id, limit=1)),
+        "by_goal": sorted(by_goal.rows, key=lambda r: -r.fulfillments),
+        "by_channel": sorted(by_channel.rows, key=lambda r: -r.fulfillments),
+        "by_message": messages,
+    }
+
+
+def routes(gk: Goalkeeper) -> list[BaseRoute]:
+    templates = _templates()
+    sessions = Sessions(gk)
+    static = importlib.resources.files("goalkeeper.web") / "static"
+
+    def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = templates.get_template(name).render(**context)
+        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+    async def session_of(request: Request) -> Session | None:
+        return await asyncio.to_thread(sessions.check, request.cookies.get(COOKIE))
+
+    async def home(request: Request) -> Response:
+        """The dashboard, or the sign-in form."""
+        session = await session_of(request)
+        if session is None:
+            return page("login.html", error=None)
+        try:
+            span = _range(request)
+        except InvalidField as exc:
+            today = dt.datetime.now(dt.UTC).date()
+            return page(
+                "dashboard.html",
+                400,
+                error=exc.message,
+                session=session,
+                span=Range(today - dt.timedelta(days=29), today, "UTC"),
+                data=None,
+                zones=COMMON_ZONES,
+                quick=[],
+            )
+        data = await asyncio.to_thread(_page_data, gk, session.account_id, span)
+        today = dt.datetime.now(zoneinfo.ZoneInfo(span.tz)).date()
+        quick = [
+            (label, Range(today - dt.timedelta(days=n - 1), today, span.tz).query())
+            for label, n in (("7 days", 7), ("30 days", 30), ("90 days", 90))
+        ]
+        return page(
+            "dashboard.html",
+            error=None,
+            session=session,
+            span=span,
+            data=data,
+            zones=COMMON_ZONES,
+            quick=quick,
+        )
+
+    async def login(request: Request) -> Response:
+        """Sign in with an admin key: sets the session cookie."""
+        body = await request.body()
+        if len(body) > _MAX_FORM:
+            return page("login.html", 413, error="The form is too large.")
+        form = parse_qs(body.decode("utf-8", "replace"))
+        key = (form.get("key") or [""])[0].strip()
+        record = await asyncio.to_thread(gk.keys.resolve, key) if key else None
+        if record is None or record.scope is not Scope.ADMIN:
+            return page(
+                "login.html",
+                403,
+                error="That is not an active admin API key of this goalkeeper.",
+            )
+        response = RedirectResponse("/", status_code=303, headers=SECURITY_HEADERS)
+        response.set_cookie(
+            COOKIE,
+            await asyncio.to_thread(sessions.issue, hash_key(key)),
+            max_age=SESSION_SECONDS,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+        return response
+
+    async def logout(request: Request) -> Response:
+        """Sign out: the cookie is cleared."""
+        response = RedirectResponse("/", status_code=303, headers=SECURITY_HEADERS)
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")
+        return response
+
+    async def download(request: Request) -> Response:
+        """One of the dashboard's tables as CSV, for the range shown."""
+        session = await session_of(request)
+        if session is None:
+            return RedirectResponse("/", status_code=303)
+        view = request.query_params.get("view", "message")
+        if view not in VIEWS:
+            raise InvalidField(f"view must be one of: {', '.join(VIEWS)}.")
+        span = _range(request)
+        report = await asyncio.to_thread(_report, gk, session.account_id, span, VIEWS[view])
+        name = f"goals-by-{view}-{span.start}-{span.end}.csv"
+        return Response(
+            report.csv(),
+            media_type="text/csv; charset=utf-8",
+            headers={**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    return [
+        Route("/", home, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/dashboard.csv", download, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=str(static)), name="static"),
+    ]
