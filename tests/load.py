@@ -1,7 +1,8 @@
 """A small, bounded load generator for failure tests: many clients, each request marked.
 
-Each request carries a unique GoalValue (and, for every other one, an Idempotency-Key)
-so the test can tell exactly which acknowledged requests were stored.
+Each request carries a unique value (and, for every other one, an idempotency key) so
+the test can tell exactly which acknowledged requests were stored. Requests alternate
+between the XML Goals method and the JSON API.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 
 import httpx
 
-from tests.fixtures import goals_xml
+from tests.fixtures import SPEC_GUID, goals_xml
 
 
 @dataclasses.dataclass
@@ -25,8 +26,15 @@ class LoadResult:
 
 
 class Load:
-    def __init__(self, base_url: str, clients: int = 8, max_seconds: float = 20.0):
+    def __init__(
+        self,
+        base_url: str,
+        clients: int = 8,
+        max_seconds: float = 20.0,
+        json_key: str | None = None,
+    ):
         self.base_url = base_url
+        self.json_key = json_key  # when given, every third request goes to /api/v1/fulfillments
         self.clients = clients
         self.deadline = time.monotonic() + max_seconds
         self.result = LoadResult()
@@ -54,13 +62,10 @@ class Load:
         with httpx.Client(base_url=self.base_url, timeout=5) as http:
             while not self._stop.is_set() and time.monotonic() < self.deadline:
                 value = next(self._counter)
-                headers = {"Idempotency-Key": f"load-{value}"} if value % 2 else {}
                 with self.result.lock:
                     self.result.sent.add(value)
                 try:
-                    response = http.post(
-                        "/v2/Api/Goals", content=goals_xml(value=str(value)), headers=headers
-                    )
+                    response = self._send(http, value)
                 except httpx.TransportError:
                     time.sleep(0.01)
                     continue
@@ -70,3 +75,14 @@ class Load:
                     )
                     if response.status_code == 201:
                         self.result.acknowledged.add(value)
+
+    def _send(self, http: httpx.Client, value: int) -> httpx.Response:
+        key = f"load-{value}" if value % 2 else None
+        if self.json_key is not None and value % 3 == 0:
+            body = {"goal_id": 2, "message_guid": SPEC_GUID, "value": value}
+            if key:
+                body["idempotency_key"] = key
+            headers = {"Authorization": f"Bearer {self.json_key}"}
+            return http.post("/api/v1/fulfillments", json=body, headers=headers)
+        headers = {"Idempotency-Key": key} if key else {}
+        return http.post("/v2/Api/Goals", content=goals_xml(value=str(value)), headers=headers)

@@ -26,7 +26,7 @@ def test_sigterm_finishes_in_flight_requests_then_exits(
 ) -> None:
     server = Server(database_url, tmp_path / "server.log").start()
     assert server.process is not None
-    load = Load(server.base_url, clients=16).start()
+    load = Load(server.base_url, clients=16, json_key=world.ingest_key).start()
     load.wait_for_acks(200)
     server.process.send_signal(signal.SIGTERM)
     # uvicorn re-raises the signal once it has shut down cleanly
@@ -49,7 +49,7 @@ def test_sigkill_loses_nothing_acknowledged(
     under this load (each batch waits for its fsync), so some kills land inside one."""
     server = Server(database_url, tmp_path / "server.log").start()
     assert server.process is not None
-    load = Load(server.base_url, clients=16).start()
+    load = Load(server.base_url, clients=16, json_key=world.ingest_key).start()
     load.wait_for_acks(acks_before_kill)
     os.kill(server.process.pid, signal.SIGKILL)
     server.process.wait(timeout=10)
