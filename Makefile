@@ -18,6 +18,9 @@ run: $(STAMP)
 	$(VENV)/bin/goalkeeper demo
 
 test: $(STAMP)
+	@scripts/install-chromium || { \
+	    if [ "$$CI" = "true" ]; then echo "make test: Chromium is required under CI" >&2; exit 1; fi; \
+	    echo "make test: WARNING: no Chromium, the browser tests will be SKIPPED" >&2; }
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 check: $(STAMP)
