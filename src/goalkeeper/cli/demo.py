@@ -103,6 +103,8 @@ The same with a GUID goalkeeper never issued (answers 400 "Message GUID was not 
   curl -i -X POST {base}/v2/Api/Goals -H 'Content-Type: application/xml' \\
     --data '{body.format(guid="00000000-0000-0000-0000-000000000000")}'
 
+Dashboard: {base}/   (sign in with the admin API key above)
+Report:    curl -H 'Authorization: Bearer {key}' '{base}/api/v1/reports/goals?by=goal'
 Health: {base}/healthz   Stop with Ctrl+C.
 """,
         file=sys.stderr,
