@@ -32,8 +32,6 @@ def test_the_document_names_exactly_the_mounted_routes(client: TestClient) -> No
                     mounted.add((route.path.replace(":int}", "}"), method.lower()))
     mounted.discard(("/api/v1/openapi.json", "get"))
     documented = {(path, method) for path, ops in document()["paths"].items() for method in ops}
-    # the beacon belongs to the tracker's own contract, not to this document
-    mounted = {(p, m) for p, m in mounted if p != "/api/v1/beacon"}
     assert mounted == documented
 
 
@@ -41,7 +39,7 @@ def test_every_documented_error_status_has_the_error_shape() -> None:
     for ops in document()["paths"].values():
         for op in ops.values():
             for status, answer in op["responses"].items():
-                if int(status) >= 400:
+                if int(status) >= 400 and "content" in answer:
                     ref = answer["content"]["application/json"]["schema"]["$ref"]
                     assert ref == "#/components/schemas/Error"
 
@@ -57,6 +55,12 @@ def test_the_live_server_answers_as_documented(
     case: schemathesis.Case, live: tuple[Server, World, Store]
 ) -> None:
     server, world, _store = live
+    if case.path == "/api/v1/beacon":
+        # It answers 204 to anything by contract: all there is to check is no 5xx.
+        case.call_and_validate(
+            base_url=server.base_url, timeout=10, checks=[schemathesis.checks.not_a_server_error]
+        )
+        return
     case.call_and_validate(
         base_url=server.base_url,
         headers={"Authorization": f"Bearer {world.admin_key}"},

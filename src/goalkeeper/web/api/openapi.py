@@ -368,6 +368,38 @@ PATHS["/api/v1/reports/goals"] = {
 }
 
 
+_BEACON_ANSWER: Schema = {
+    "description": "Always, also for bodies it refuses (oversized, malformed, foreign"
+    " origin, unknown GUID): what it refused is logged and counted, never shown to the page"
+}
+# The browser beacon of tracker.js: a tracker key inside a text/plain body, no Bearer.
+BEACON: dict[str, Schema] = {
+    "post": {
+        "summary": "Record a fulfillment from the browser (tracker key, allowed origins only)",
+        "security": [],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/plain": {
+                    "schema": {
+                        "type": "string",
+                        "maxLength": 4096,
+                        "description": 'A JSON object: {"key", "guid", "goal_id", "value"?,'
+                        ' "order_id"?}; the same order_id for one goal is one fulfillment',
+                    }
+                }
+            },
+        },
+        "responses": {"204": _BEACON_ANSWER},
+    },
+    "options": {
+        "summary": "CORS preflight, answered for origins of active tracker keys",
+        "security": [],
+        "responses": {"204": _BEACON_ANSWER},
+    },
+}
+
+
 def document() -> Schema:
     """The whole document (a fresh copy: callers may change it)."""
     paths: dict[str, Any] = {}
@@ -375,6 +407,7 @@ def document() -> Schema:
         paths[path] = {
             method: {**op, "security": [{"bearer": []}]} for method, op in methods.items()
         }
+    paths["/api/v1/beacon"] = BEACON
     return {
         "openapi": "3.1.0",
         "info": {
