@@ -118,3 +118,37 @@ def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert metric(text, "goalkeeper_fulfillments_accepted_total", source="xml") == 20
+
+
+def test_json_api_fulfillments_are_counted(client: TestClient, world: World) -> None:
+    before = client.get("/metrics").text
+    headers = {"Authorization": f"Bearer {world.ingest_key}"}
+    from tests.fixtures import SPEC_GUID
+
+    good = {"goal_id": 1, "message_guid": SPEC_GUID}
+    batch = {"fulfillments": [good, {**good, "goal_id": 99}, {**good, "goal_id": "x"}]}
+    assert client.post("/api/v1/fulfillments", json=batch, headers=headers).status_code == 200
+    assert (
+        client.post(
+            "/api/v1/fulfillments", json={**good, "idempotency_key": "k"}, headers=headers
+        ).status_code
+        == 201
+    )
+    assert (
+        client.post(
+            "/api/v1/fulfillments", json={**good, "idempotency_key": "k"}, headers=headers
+        ).status_code
+        == 201
+    )
+    after = client.get("/metrics").text
+
+    def grew(name: str, **labels: str) -> float:
+        return metric(after, name, **labels) - metric(before, name, **labels)
+
+    assert grew("goalkeeper_fulfillments_accepted_total", source="json") == 2
+    assert grew("goalkeeper_fulfillments_duplicate_total", source="json") == 1
+    assert (
+        grew("goalkeeper_fulfillments_rejected_total", source="json", reason="goal_not_recognized")
+        == 1
+    )
+    assert grew("goalkeeper_fulfillments_rejected_total", source="json", reason="invalid_type") == 1

@@ -10,6 +10,11 @@ from starlette.routing import Route
 
 from goalkeeper.core.fulfillments import Fulfillments, Valid, Verdict
 from goalkeeper.errors import GoalkeeperError
+from goalkeeper.observability import (
+    FULFILLMENTS_ACCEPTED,
+    FULFILLMENTS_DUPLICATE,
+    FULFILLMENTS_REJECTED,
+)
 from goalkeeper.web.api.common import (
     INGEST,
     authenticate,
@@ -25,6 +30,8 @@ if TYPE_CHECKING:
 
 
 QUERY = frozenset(("validate_only",))
+ACCEPTED = FULFILLMENTS_ACCEPTED.labels("json")
+DUPLICATE = FULFILLMENTS_DUPLICATE.labels("json")
 
 
 def result_json(outcome: WriteOutcome | Verdict) -> dict[str, Any]:
@@ -39,6 +46,16 @@ def result_json(outcome: WriteOutcome | Verdict) -> dict[str, Any]:
     return {"status": "accepted", "id": outcome.fulfillment_id}
 
 
+def count(outcome: WriteOutcome) -> None:
+    """Metrics: what the JSON API accepted, found duplicate, or refused and why."""
+    if isinstance(outcome, GoalkeeperError):
+        FULFILLMENTS_REJECTED.labels("json", outcome.code).inc()
+    elif outcome.duplicate:
+        DUPLICATE.inc()
+    else:
+        ACCEPTED.inc()
+
+
 def routes(gk: Goalkeeper, limit: int, fulfillments: Fulfillments) -> list[Route]:
     async def fulfill(request: Request) -> Response:
         key = await authenticate(gk, request, INGEST)
@@ -46,6 +63,8 @@ def routes(gk: Goalkeeper, limit: int, fulfillments: Fulfillments) -> list[Route
         dry_run = json_api.query_flag(request.query_params.get("validate_only"), "validate_only")
         batch, items = json_api.fulfillments_input(await read_body(request, limit))
         if not batch and isinstance(items[0], GoalkeeperError):
+            if not dry_run:
+                count(items[0])
             raise items[0]  # a malformed single body is a 400, in a dry run too
         if dry_run:
             verdicts = await fulfillments.validate(key.account_id, items)
@@ -54,10 +73,17 @@ def routes(gk: Goalkeeper, limit: int, fulfillments: Fulfillments) -> list[Route
             return JSONResponse(result_json(verdicts[0]))
         if batch:
             outcomes = await fulfillments.record_batch(key.account_id, items)
+            for outcome in outcomes:
+                count(outcome)
             return JSONResponse({"results": [result_json(o) for o in outcomes]})
         item = items[0]
         assert not isinstance(item, GoalkeeperError)
-        stored = await fulfillments.record(key.account_id, item)
+        try:
+            stored = await fulfillments.record(key.account_id, item)
+        except GoalkeeperError as error:
+            count(error)
+            raise
+        count(stored)
         return JSONResponse(result_json(stored), status_code=201)
 
     return [Route("/api/v1/fulfillments", fulfill, methods=["POST"])]
