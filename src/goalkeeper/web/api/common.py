@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from goalkeeper.errors import (
     ApiKeyInvalid,
@@ -67,11 +67,15 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise BodyTooLarge(f"Request body is too large: at most {limit} bytes.")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"Request body is too large: at most {limit} bytes.")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"Request body is too large: at most {limit} bytes.")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nobody is left to read the answer; end the request quietly, without a trace.
+        raise InvalidJson("The client went away before its body arrived.") from None
     try:
         return decode_content(b"".join(chunks), request.headers.get("content-encoding"), limit)
     except InvalidDocument:
