@@ -20,7 +20,9 @@ def test_demo_prints_working_examples(tmp_path: Path) -> None:
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "goalkeeper", "demo", "--port", str(port)],
-            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             env={k: v for k, v in os.environ.items() if not k.startswith("GOALKEEPER_")},
         )
     try:

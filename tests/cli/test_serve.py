@@ -16,7 +16,9 @@ def test_serve_on_empty_database_creates_account_and_prints_key_once(tmp_path: P
     log = tmp_path / "serve.log"
     server = Server(url, log).start()
     try:
-        match = re.search(r"Created account 1 with admin API key \(shown once\):\s+(gk_\w+)", log.read_text())
+        match = re.search(
+            r"Created account 1 with admin API key \(shown once\):\s+(gk_\w+)", log.read_text()
+        )
         assert match, log.read_text()
         response = httpx.post(server.base_url + "/v2/Api/Goals", content=goals_xml(key=match[1]))
         # the key is accepted: the request fails only later, on the (absent) GUID

@@ -58,8 +58,16 @@ def seed(store: Store, rng: random.Random, days: int = 30) -> tuple[int, str, st
             occurred = min(sent + dt.timedelta(minutes=rng.randint(5, 60 * 24 * 3)), now)
             value = rng.randint(900, 25_000) if goal.name == "Purchase" else 0
             pending.append(
-                FulfillmentRequest(account.account_id, goal.id, row.guid.bytes, value, None,
-                                   Source.JSON, None, occurred)
+                FulfillmentRequest(
+                    account.account_id,
+                    goal.id,
+                    row.guid.bytes,
+                    value,
+                    None,
+                    Source.JSON,
+                    None,
+                    occurred,
+                )
             )
     store.write_fulfillments(pending, 24)
     known = format_guid(pending[0].guid)

@@ -25,9 +25,8 @@ from goalkeeper.errors import InternalError, NotFound
 from goalkeeper.store import Store, open_store
 from goalkeeper.web.expertsender_read import READ_PATHS, ExpertSenderReads
 from goalkeeper.web.goals import GoalsHandler
-from goalkeeper.wire.body import BodyDeadlines
 from goalkeeper.web.responses import Send, send_json_error, send_xml_error
-from goalkeeper.wire.body import Receive
+from goalkeeper.wire.body import BodyDeadlines, Receive
 
 log = logging.getLogger("goalkeeper.web")
 access = logging.getLogger("goalkeeper.access")
