@@ -125,8 +125,56 @@ def _refuse_entity(*_args: object) -> int:
     raise DtdNotAllowed()
 
 
+# The plain shape nearly every client sends, matched without expat: ASCII only, an
+# optional <?xml?> declaration, attributes on the root only, ApiKey before Data, Data
+# holding only known fields each once, no comments, entities, CDATA or carriage
+# returns. Within that shape expat would return exactly the raw text of each field, so
+# a match is its answer; anything else, valid or not, goes to expat.
+_S = rb"[ \t\r\n]*"
+_TEXT = rb"[\t\n\x20-\x25\x27-\x3b\x3d-\x5c\x5e-\x7e]*"  # no & < ] or CR
+_PLAIN = re.compile(
+    rb'(?:<\?xml version="1\.0"(?: encoding="[Uu][Tt][Ff]-8")?\?>)?' + _S
+    + rb'<ApiRequest((?:[ \t\r\n]+[A-Za-z_][A-Za-z0-9_.:-]*="[\x20\x21\x23-\x25\x27-\x3b\x3d-\x7e]*")*)'
+    + _S + rb">" + _S
+    + rb"<ApiKey>(" + _TEXT + rb")</ApiKey>" + _S
+    + rb"<Data>((?:" + _S + rb"<(GoalId|GoalValue|MessageGuid|Channel)>" + _TEXT + rb"</\4>)*)"
+    + _S + rb"</Data>" + _S + rb"</ApiRequest>" + _S
+)  # fmt: skip
+_PLAIN_FIELD = re.compile(rb"<(GoalId|GoalValue|MessageGuid|Channel)>(" + _TEXT + rb")</\1>")
+_PLAIN_ATTRIBUTE = re.compile(rb'[ \t\r\n]+([A-Za-z_][A-Za-z0-9_.:-]*)="[^"]*"')
+
+
+def _parse_plain(body: bytes) -> GoalsDocument | None:
+    """The document if it has the plain shape (see above), else None."""
+    match = _PLAIN.fullmatch(body)
+    if match is None:
+        return None
+    attributes = _PLAIN_ATTRIBUTE.findall(match.group(1))
+    if len(set(attributes)) != len(attributes):
+        return None  # a repeated attribute: not well-formed, expat says how
+    fields: dict[bytes, str] = {}
+    for name, text in _PLAIN_FIELD.findall(match.group(3)):
+        if name in fields:
+            return None
+        fields[name] = text.decode("ascii")
+    return GoalsDocument(
+        api_key=match.group(2).decode("ascii"),
+        goal_id=fields.get(b"GoalId"),
+        goal_value=fields.get(b"GoalValue"),
+        message_guid=fields.get(b"MessageGuid"),
+        channel=fields.get(b"Channel"),
+    )
+
+
 def parse_goals_document(body: bytes) -> GoalsDocument:
     """The values of a Goals request; InvalidDocument or DtdNotAllowed if it is not one."""
+    plain = _parse_plain(body)
+    if plain is not None:
+        return plain
+    return _parse_expat(body)
+
+
+def _parse_expat(body: bytes) -> GoalsDocument:
     collector = _Collector()
     parser = expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
