@@ -344,10 +344,17 @@ def fulfillment_input(item: Any, prefix: str = "") -> FulfillmentInput:
             channel = None
     key = item.get("idempotency_key")
     occurred = item.get("occurred_at")
+    # Fast paths for the common case; the helpers name the field when something is wrong.
+    if type(goal_id) is not int or not 1 <= goal_id <= INT32_MAX:
+        goal_id = integer(goal_id, dot + "goal_id", 1, INT32_MAX)
+    if value is None:
+        value = 0
+    elif type(value) is not int or not INT64_MIN <= value <= INT64_MAX:
+        value = integer(value, dot + "value")
     return FulfillmentInput(
-        integer(goal_id, dot + "goal_id", 1, INT32_MAX),
+        goal_id,
         guid(raw_guid, dot + "message_guid"),
-        0 if value is None else integer(value, dot + "value"),
+        value,
         channel,
         None if key is None else idempotency_key(key, dot + "idempotency_key"),
         None if occurred is None else timestamp(occurred, dot + "occurred_at"),
@@ -371,7 +378,12 @@ def fulfillments_input(body: bytes) -> tuple[bool, list[FulfillmentInput | Goalk
     append = out.append
     for i, item in enumerate(items):
         try:
-            append(fulfillment_input(item, f"fulfillments[{i}]"))
-        except GoalkeeperError as error:
-            append(error)
+            append(fulfillment_input(item))
+        except GoalkeeperError as unnamed:
+            try:  # again, to name the item's place in the error (only bad items pay this)
+                fulfillment_input(item, f"fulfillments[{i}]")
+            except GoalkeeperError as error:
+                append(error)
+            else:
+                append(unnamed)
     return True, out

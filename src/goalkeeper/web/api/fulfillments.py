@@ -56,6 +56,22 @@ def count(outcome: WriteOutcome) -> None:
         ACCEPTED.inc()
 
 
+def count_batch(outcomes: list[WriteOutcome]) -> None:
+    """:func:`count` for a whole batch, one counter update per kind."""
+    accepted = duplicate = 0
+    for outcome in outcomes:
+        if isinstance(outcome, GoalkeeperError):
+            FULFILLMENTS_REJECTED.labels("json", outcome.code).inc()
+        elif outcome.duplicate:
+            duplicate += 1
+        else:
+            accepted += 1
+    if accepted:
+        ACCEPTED.inc(accepted)
+    if duplicate:
+        DUPLICATE.inc(duplicate)
+
+
 def routes(gk: Goalkeeper, limit: int, fulfillments: Fulfillments) -> list[Route]:
     async def fulfill(request: Request) -> Response:
         key = await authenticate(gk, request, INGEST)
@@ -73,8 +89,7 @@ def routes(gk: Goalkeeper, limit: int, fulfillments: Fulfillments) -> list[Route
             return JSONResponse(result_json(verdicts[0]))
         if batch:
             outcomes = await fulfillments.record_batch(key.account_id, items)
-            for outcome in outcomes:
-                count(outcome)
+            count_batch(outcomes)
             return JSONResponse({"results": [result_json(o) for o in outcomes]})
         item = items[0]
         assert not isinstance(item, GoalkeeperError)
