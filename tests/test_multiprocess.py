@@ -2,8 +2,8 @@
 
 Two real ``goalkeeper serve`` processes share one database (each backend), and one
 ``serve --workers 2`` runs uvicorn's worker processes: an Idempotency-Key sent to both
-at once stores one row, and a revoked key stops working everywhere within
-``key_cache_seconds``, the documented bound.
+at once stores one row, a once_per_recipient goal converted in both counts once, and a
+revoked key stops working everywhere within ``key_cache_seconds``, the documented bound.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from goalkeeper.core.reports import ReportRequest, goal_report
 from goalkeeper.store import Store
 from tests.conftest import Server
 from tests.fixtures import World, goals_xml
@@ -137,3 +138,17 @@ def test_serve_workers_share_the_configuration_and_the_keys(
     assert {k: v for k, v in counts.items() if k and k.startswith("w-")} == {
         f"w-{i}": 1 for i in range(20)
     }
+
+
+def test_a_once_per_recipient_goal_counts_once_across_processes(
+    pair: tuple[Server, Server], store: Store, world: World
+) -> None:
+    """The same GUID converts goal 2 (once_per_recipient) in both processes at once."""
+    urls = [server.base_url for server in pair]
+    for i in range(10):
+        assert post_at_once(urls, goals_xml(goal_id="2", value=str(i + 1)), {}) == [201, 201]
+    assert store.count_fulfillments(world.account_id) == 20  # every request is kept raw
+    report = goal_report(store, ReportRequest(world.account_id, by=("goal",)))
+    (row,) = [r for r in report.rows if r.goal_id == 2]
+    assert (row.fulfillments, row.unique_recipients) == (1, 1)
+    assert row.value in {f.value for f in store.list_fulfillments(world.account_id)}
