@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 from goalkeeper.errors import GoalNotRecognized, MessageGuidNotRecognized, StorageUnavailable
@@ -17,8 +19,16 @@ from goalkeeper.model import Channel, FulfillmentRequest, Source, Stored
 from goalkeeper.store import Store, open_store
 from goalkeeper.store.base import NewGoal, migrations
 from goalkeeper.store.postgres import PostgresStore
-from tests.conftest import free_port
-from tests.fixtures import OTHER_GUID, PUSH_GUID, SMS_GUID, SPEC_GUID, UNKNOWN_GUID, World
+from tests.conftest import POSTGRES, free_port
+from tests.fixtures import (
+    OTHER_GUID,
+    PUSH_GUID,
+    SMS_GUID,
+    SPEC_GUID,
+    UNKNOWN_GUID,
+    World,
+    build_world,
+)
 
 
 def req(
@@ -237,3 +247,33 @@ def test_goals_and_messages_numbered_by_two_stores_at_once_get_distinct_ids(
     message_ids = sorted(i for kind, i in made if kind == "message")
     assert goal_ids == list(range(3, 33))  # the world has goals 1 and 2
     assert message_ids == list(range(4, 34))  # ... and messages 1 to 3
+
+
+@pytest.fixture
+def postgres_world() -> Iterator[tuple[Store, World, str]]:
+    """A PostgreSQL database only, with the test world, for PostgreSQL's own behaviour."""
+    if POSTGRES is None:
+        pytest.skip("PostgreSQL unavailable")
+    url = POSTGRES.new_database()
+    store = open_store(url)
+    yield store, build_world(store), url
+    store.close()
+    POSTGRES.drop_database(url)
+
+
+def test_a_key_locked_by_a_stuck_transaction_elsewhere_is_a_503_not_a_hang(
+    postgres_world: tuple[Store, World, str],
+) -> None:
+    """Another client claims a key and never commits: the writer gives up (lock_timeout)."""
+    store, world, url = postgres_world
+    with psycopg.connect(url) as stuck:
+        stuck.execute(
+            "INSERT INTO idempotency_keys (account_id, key, fulfillment_id, created_at)"
+            " VALUES (%s, 'held', NULL, now())",
+            (world.account_id,),
+        )
+        with pytest.raises(StorageUnavailable, match="lock timeout"):
+            store.write_fulfillments([req(world, key="held")], idempotency_hours=24)
+        stuck.rollback()
+    (stored,) = store.write_fulfillments([req(world, key="held")], idempotency_hours=24)
+    assert isinstance(stored, Stored) and not stored.duplicate

@@ -66,7 +66,9 @@ _CHECK_IDLE_SECONDS = 1.0
 _CONNECT_OPTIONS: dict[str, Any] = {
     "connect_timeout": 2,  # libpq's minimum; a refused connection fails at once anyway
     "application_name": "goalkeeper",
-    "options": "-c TimeZone=UTC",
+    # A row or advisory lock held by a stuck client elsewhere turns into a 503 after a
+    # few seconds instead of holding requests indefinitely.
+    "options": "-c TimeZone=UTC -c lock_timeout=5s",
     # A server that vanishes without closing the socket is noticed within seconds.
     "keepalives": 1,
     "keepalives_idle": 5,
@@ -299,6 +301,7 @@ class PostgresStore(PostgresReports):
         """Apply pending migrations in one transaction, one process at a time."""
         applied: list[Migration] = []
         with self._transaction() as conn:
+            conn.execute("SET LOCAL lock_timeout = 0")  # another process may be migrating
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
