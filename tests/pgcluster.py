@@ -155,7 +155,7 @@ def start() -> tuple[Cluster | None, str]:
         try:
             return Cluster(url, None), ""
         except psycopg.Error as exc:
-            return None, f"{URL_ENV} is set but unusable: {exc}"
+            return None, f"{URL_ENV} is set but unusable: {str(exc).splitlines()[0]}"
     try:
         return launch(), ""
     except RuntimeError as exc:
