@@ -166,6 +166,7 @@ def counter_tables(store: Store) -> dict[str, list[tuple[object, ...]]]:
         "goal_counters": "SELECT * FROM goal_counters WHERE fulfillments <> 0 OR value <> 0"
         " OR recipients <> 0 ORDER BY 1, 2, 3, 4, 5",
         "message_counters": "SELECT * FROM message_counters WHERE sends <> 0 OR converted <> 0"
+        " OR fulfillments <> 0 OR value <> 0"
         " ORDER BY 1, 2, 3, 4",
         "first_fulfillments": "SELECT * FROM first_fulfillments ORDER BY 1, 2",
     }

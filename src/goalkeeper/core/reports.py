@@ -257,14 +257,16 @@ def _rows(
         message_id=request.message_id,
         channel=request.channel,
     )
+    # per goal: the goal counters; else the message counters, already summed over goals
     per_goal = "goal" in by or request.goal_id is not None
     figures: dict[Key, list[int]] = {}  # fulfillments, value, unique recipients
-    for row in store.goal_counts(query):
-        key = (row.goal_id, row.message_id, row.channel, row.day)
-        entry = figures.setdefault(key, [0, 0, 0])
-        entry[0] += row.fulfillments
-        entry[1] += row.value
-        entry[2] += row.recipients if per_goal else 0
+    if per_goal:
+        for row in store.goal_counts(query):
+            key = (row.goal_id, row.message_id, row.channel, row.day)
+            entry = figures.setdefault(key, [0, 0, 0])
+            entry[0] += row.fulfillments
+            entry[1] += row.value
+            entry[2] += row.recipients
 
     sends: dict[Key, int] = {}
     if "message" in by:
@@ -279,6 +281,8 @@ def _rows(
         if "goal" not in by:
             entry = figures.setdefault(key, [0, 0, 0])
             if not per_goal:
+                entry[0] += send.fulfillments
+                entry[1] += send.value
                 entry[2] += send.converted
             if send.sends:
                 sent_in_range.add(key)

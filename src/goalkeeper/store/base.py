@@ -122,13 +122,16 @@ class CounterRow:
 
 @dataclasses.dataclass(frozen=True)
 class SendRow:
-    """Registered sends and converted recipients (first counted fulfillment of any goal)."""
+    """Per message: registered sends, converted recipients (first counted fulfillment of
+    any goal), and counted fulfillments and value summed over goals."""
 
     message_id: int | None
     channel: Channel | None
     day: int | None
     sends: int
     converted: int
+    fulfillments: int = 0
+    value: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

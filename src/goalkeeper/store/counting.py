@@ -91,24 +91,24 @@ class CounterDeltas:
             entry[0] += count
             entry[1] += value
             entry[2] += unique
+        if count or value:  # the same, summed over goals
+            message = self._message((row.account_id, bucket, row.message_id, row.channel))
+            message[2] += count
+            message[3] += value
 
-    def _converted(self, row: Counted, bucket: int, delta: int) -> None:
-        key = (row.account_id, bucket, row.message_id, row.channel)
+    def _message(self, key: MessageCounterKey) -> list[int]:
         entry = self.message.get(key)
         if entry is None:
-            self.message[key] = [0, delta]
-        else:
-            entry[1] += delta
+            entry = self.message[key] = [0, 0, 0, 0]  # sends, converted, fulfillments, value
+        return entry
+
+    def _converted(self, row: Counted, bucket: int, delta: int) -> None:
+        self._message((row.account_id, bucket, row.message_id, row.channel))[1] += delta
 
     def add_sends(self, rows: Iterable[tuple[int, int, str, dt.datetime]]) -> None:
         """Registered sends: (account, message, channel, sent_at) each."""
         for account_id, message_id, channel, sent_at in rows:
-            key = (account_id, bucket_of(sent_at), message_id, channel)
-            entry = self.message.get(key)
-            if entry is None:
-                self.message[key] = [1, 0]
-            else:
-                entry[0] += 1
+            self._message((account_id, bucket_of(sent_at), message_id, channel))[0] += 1
 
     def add(
         self,
@@ -155,5 +155,6 @@ class CounterDeltas:
         """Non-zero goal counter deltas, ready for an upsert."""
         return [(*k, *v) for k, v in self.goal.items() if v[0] or v[1] or v[2]]  # type: ignore[misc]
 
-    def message_rows(self) -> list[tuple[int, int, int, str, int, int]]:
-        return [(*k, *v) for k, v in self.message.items() if v[0] or v[1]]  # type: ignore[misc]
+    def message_rows(self) -> list[tuple[int, int, int, str, int, int, int, int]]:
+        """Non-zero message counter deltas: key, sends, converted, fulfillments, value."""
+        return [(*k, *v) for k, v in self.message.items() if any(v)]  # type: ignore[misc]

@@ -44,9 +44,11 @@ _UPSERT_GOAL = (
 )
 _UPSERT_MESSAGE = (
     "INSERT INTO message_counters AS c (account_id, bucket, message_id, channel, sends,"
-    " converted) SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[],"
-    " %s::bigint[], %s::bigint[]) ON CONFLICT (account_id, bucket, message_id, channel)"
-    " DO UPDATE SET sends = c.sends + excluded.sends, converted = c.converted + excluded.converted"
+    " converted, fulfillments, value) SELECT * FROM unnest(%s::bigint[], %s::bigint[],"
+    " %s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::numeric[])"
+    " ON CONFLICT (account_id, bucket, message_id, channel) DO UPDATE SET"
+    " sends = c.sends + excluded.sends, converted = c.converted + excluded.converted,"
+    " fulfillments = c.fulfillments + excluded.fulfillments, value = c.value + excluded.value"
 )
 _BUCKET_OF = f"floor(extract(epoch FROM {{0}}) / {BUCKET_SECONDS})::bigint"
 
@@ -125,7 +127,7 @@ class PostgresReports:
             conn.execute(_UPSERT_GOAL, _columns(goal_rows, 8))
         message_rows = sorted(deltas.message_rows())
         if message_rows:
-            conn.execute(_UPSERT_MESSAGE, _columns(message_rows, 6))
+            conn.execute(_UPSERT_MESSAGE, _columns(message_rows, 8))
         firsts = sorted(
             (uuid.UUID(bytes=guid), goal, account, f.fulfillment_id, f.occurred_at, f.value)
             for (account, goal, guid), f in deltas.firsts.items()
@@ -148,7 +150,7 @@ class PostgresReports:
         deltas.add_sends((int(r[0]), int(r[1]), str(r[2]), r[3]) for r in rows)
         message_rows = sorted(deltas.message_rows())
         if message_rows:
-            conn.execute(_UPSERT_MESSAGE, _columns(message_rows, 6))
+            conn.execute(_UPSERT_MESSAGE, _columns(message_rows, 8))
 
     # -- report reads -------------------------------------------------------------------
 
@@ -211,9 +213,14 @@ class PostgresReports:
                 day=day,
                 sends=sums[0],
                 converted=sums[1],
+                fulfillments=sums[2],
+                value=sums[3],
             )
             for values, day, sums in self._grouped(
-                "message_counters", "sum(sends), sum(converted)", query, keys
+                "message_counters",
+                "sum(sends), sum(converted), sum(fulfillments), sum(value)",
+                query,
+                keys,
             )
         ]
 
@@ -284,7 +291,8 @@ class PostgresReports:
                 f" {_BUCKET_OF.format('occurred_at')}, goal_id, message_id, channel,"
                 " count(*) FILTER (WHERE every OR rank = 1),"
                 " coalesce(sum(value) FILTER (WHERE every OR rank = 1), 0),"
-                " count(*) FILTER (WHERE rank = 1) FROM counted GROUP BY 1, 2, 3, 4, 5"
+                " count(*) FILTER (WHERE rank = 1) FROM counted WHERE every OR rank = 1"
+                " GROUP BY 1, 2, 3, 4, 5"
             )
             conn.execute(
                 "INSERT INTO first_fulfillments (guid, goal_id, account_id, fulfillment_id,"
@@ -293,13 +301,16 @@ class PostgresReports:
             )
             conn.execute(
                 "INSERT INTO message_counters (account_id, bucket, message_id, channel, sends,"
-                " converted) SELECT account_id, bucket, message_id, channel, sum(sends),"
-                " sum(converted) FROM ("
+                " converted, fulfillments, value) SELECT account_id, bucket, message_id,"
+                " channel, sum(sends), sum(converted), sum(fulfillments), sum(value) FROM ("
                 f" SELECT account_id, {_BUCKET_OF.format('sent_at')} AS bucket, message_id,"
-                " channel, 1 AS sends, 0 AS converted FROM recipients"
+                " channel, 1 AS sends, 0 AS converted, 0 AS fulfillments, 0::numeric AS value"
+                " FROM recipients"
                 f" UNION ALL SELECT account_id, {_BUCKET_OF.format('occurred_at')}, message_id,"
-                " channel, 0, 1 FROM (SELECT DISTINCT ON (guid) * FROM counted WHERE rank = 1"
-                " ORDER BY guid, occurred_at, id) AS converted"
+                " channel, 0, 1, 0, 0 FROM (SELECT DISTINCT ON (guid) * FROM counted"
+                " WHERE rank = 1 ORDER BY guid, occurred_at, id) AS converted"
+                " UNION ALL SELECT account_id, bucket, message_id, channel, 0, 0, fulfillments,"
+                " value FROM goal_counters"
                 ") AS u GROUP BY 1, 2, 3, 4"
             )
             counts = conn.execute(

@@ -52,9 +52,11 @@ _UPSERT_GOAL = (
     " recipients = recipients + excluded.recipients"
 )
 _UPSERT_MESSAGE = (
-    "INSERT INTO message_counters (account_id, bucket, message_id, channel, sends, converted)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, bucket, message_id, channel)"
-    " DO UPDATE SET sends = sends + excluded.sends, converted = converted + excluded.converted"
+    "INSERT INTO message_counters (account_id, bucket, message_id, channel, sends, converted,"
+    " fulfillments, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (account_id, bucket, message_id, channel) DO UPDATE SET"
+    " sends = sends + excluded.sends, converted = converted + excluded.converted,"
+    " fulfillments = fulfillments + excluded.fulfillments, value = value + excluded.value"
 )
 
 # The attribution window's end as stored text: the date part moved by window_days, the
@@ -213,9 +215,14 @@ class SqliteReports:
                 day=day,
                 sends=sums[0],
                 converted=sums[1],
+                fulfillments=sums[2],
+                value=sums[3],
             )
             for values, day, sums in self._grouped(
-                "message_counters", "sum(sends), sum(converted)", query, keys
+                "message_counters",
+                "sum(sends), sum(converted), sum(fulfillments), sum(value)",
+                query,
+                keys,
             )
         ]
 
@@ -291,7 +298,7 @@ class SqliteReports:
                 " fulfillments, value, recipients) SELECT account_id,"
                 f" unixepoch(occurred_at) / {BUCKET_SECONDS}, goal_id, message_id, channel,"
                 " sum(every OR rank = 1), sum(CASE WHEN every OR rank = 1 THEN value ELSE 0 END),"
-                " sum(rank = 1) FROM counted GROUP BY 1, 2, 3, 4, 5"
+                " sum(rank = 1) FROM counted WHERE every OR rank = 1 GROUP BY 1, 2, 3, 4, 5"
             )
             conn.execute(
                 "INSERT INTO first_fulfillments (guid, goal_id, account_id, fulfillment_id,"
@@ -305,12 +312,15 @@ class SqliteReports:
             )
             conn.execute(
                 "INSERT INTO message_counters (account_id, bucket, message_id, channel, sends,"
-                " converted) SELECT account_id, bucket, message_id, channel, sum(sends),"
-                " sum(converted) FROM ("
+                " converted, fulfillments, value) SELECT account_id, bucket, message_id,"
+                " channel, sum(sends), sum(converted), sum(fulfillments), sum(value) FROM ("
                 f" SELECT account_id, unixepoch(sent_at) / {BUCKET_SECONDS} AS bucket,"
-                " message_id, channel, 1 AS sends, 0 AS converted FROM recipients"
+                " message_id, channel, 1 AS sends, 0 AS converted, 0 AS fulfillments,"
+                " 0 AS value FROM recipients"
                 f" UNION ALL SELECT account_id, unixepoch(occurred_at) / {BUCKET_SECONDS},"
-                " message_id, channel, 0, 1 FROM converted"
+                " message_id, channel, 0, 1, 0, 0 FROM converted"
+                " UNION ALL SELECT account_id, bucket, message_id, channel, 0, 0,"
+                " fulfillments, value FROM goal_counters"
                 ") GROUP BY 1, 2, 3, 4"
             )
             conn.execute("DROP TABLE temp.converted")
