@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import json
 import os
 import sqlite3
 import threading
@@ -611,19 +612,25 @@ class SqliteStore(SqliteReports):
     def _recipients_of(
         conn: sqlite3.Connection, batch: Sequence[FulfillmentRequest]
     ) -> dict[bytes, Any]:
-        """guid -> (account_id, message_id, subscriber_id, channel, sent_at) for the batch."""
+        """guid -> [account_id, message_id, subscriber_id, channel, sent_at] for the batch.
+
+        The rows come back as one JSON text: fetching them one by one would release and
+        retake the GIL once a row.
+        """
         guids = list({req.guid for req in batch})
         found: dict[bytes, Any] = {}
         start = 0
         for size in _chunk_sizes(len(guids), _LOOKUP_GUIDS):
             chunk = guids[start : start + size]
             start += size
-            for row in conn.execute(
-                "SELECT guid, account_id, message_id, subscriber_id, channel, sent_at"
+            (text,) = conn.execute(
+                "SELECT json_group_array(json_array(hex(guid), account_id, message_id,"
+                " subscriber_id, channel, sent_at))"
                 f" FROM recipients WHERE guid IN ({','.join('?' * len(chunk))})",
                 chunk,
-            ):
-                found[row[0]] = row[1:]
+            ).fetchone()
+            for row in json.loads(text):
+                found[bytes.fromhex(row[0])] = row[1:]
         return found
 
     def check_fulfillments(
