@@ -129,3 +129,24 @@ def test_the_command_line_prints_the_same_report(
             assert len(lines) == 1 + len(api["rows"])
         else:
             assert "Purchase" in done.stdout and "Questionnaire" in done.stdout
+
+
+def test_rebuild_counters_from_the_command_line_changes_no_figure(
+    recorded: TestClient, world: World, database_url: str
+) -> None:
+    def report() -> dict[str, object]:
+        answer = recorded.get(
+            "/api/v1/reports/goals",
+            params={"by": "goal,message,channel,day"},
+            headers=bearer(world.admin_key),
+        )
+        body: dict[str, object] = answer.json()
+        return body
+
+    before = report()
+    done = subprocess.run(
+        [sys.executable, "-m", "goalkeeper", "db", "rebuild-counters", "--database", database_url],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert "rebuilt the report counters from 6 fulfillments" in done.stderr
+    assert report() == before
