@@ -12,8 +12,8 @@ when nothing else is in flight, so a lone request pays no timer.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -43,8 +43,11 @@ class Writer:
         self._batch_wait = batch_wait_us / 1_000_000
         self._idempotency_hours = idempotency_hours
         self._on_batch = on_batch
-        self._queue: collections.deque[_Item] = collections.deque()
-        self._wakeup = threading.Condition(threading.Lock())
+        # A C queue: putting costs the event loop no Python-level locking. Entries are
+        # lists of items handed over together; None tells the thread to finish.
+        self._queue: queue.SimpleQueue[list[_Item] | None] = queue.SimpleQueue()
+        self._carry: list[_Item] = []  # taken from the queue, left for the next batch
+        self._finishing = False  # the thread has seen None
         self._expected = 0  # requests parsed in the loop but not yet submitted
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -57,9 +60,9 @@ class Writer:
 
     async def stop(self) -> None:
         """Commit and answer everything queued, then end the thread."""
-        with self._wakeup:
+        if not self._stopping:
             self._stopping = True
-            self._wakeup.notify()
+            self._queue.put(None)
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
             self._thread = None
@@ -75,9 +78,7 @@ class Writer:
         if self._stopping:
             raise StorageUnavailable()
         future: asyncio.Future[WriteOutcome] = loop.create_future()
-        with self._wakeup:
-            self._queue.append((request, future))
-            self._wakeup.notify()
+        self._queue.put([(request, future)])
         return await future
 
     async def submit_many(self, requests: Sequence[FulfillmentRequest]) -> list[WriteOutcome]:
@@ -90,9 +91,7 @@ class Writer:
         if self._stopping:
             raise StorageUnavailable()
         futures: list[asyncio.Future[WriteOutcome]] = [loop.create_future() for _ in requests]
-        with self._wakeup:
-            self._queue.extend(zip(requests, futures, strict=True))
-            self._wakeup.notify()
+        self._queue.put(list(zip(requests, futures, strict=True)))
         outcomes: list[WriteOutcome] = []
         failure: BaseException | None = None
         for future in futures:
@@ -106,21 +105,39 @@ class Writer:
 
     # -- the thread -----------------------------------------------------------------------
 
+    def _add(self, items: list[_Item], entry: list[_Item] | None) -> None:
+        if entry is None:
+            self._finishing = True
+        else:
+            items += entry
+
     def _take(self) -> list[_Item] | None:
-        with self._wakeup:
-            while not self._queue:
-                if self._stopping:
-                    return None
-                self._wakeup.wait()
-            if len(self._queue) < self._batch_max and self._expected > 0 and not self._stopping:
-                deadline = time.monotonic() + self._batch_wait
-                while len(self._queue) < self._batch_max and self._expected > 0:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._wakeup.wait(left)
-            n = min(len(self._queue), self._batch_max)
-            return [self._queue.popleft() for _ in range(n)]
+        """The next batch (None once stopped and everything is answered)."""
+        items, self._carry = self._carry, []
+        get = self._queue.get
+        if not items:
+            if self._finishing and self._queue.empty():
+                return None
+            self._add(items, get())
+        full = self._batch_max
+        if len(items) < full and self._expected > 0 and not self._finishing:
+            deadline = time.monotonic() + self._batch_wait
+            while len(items) < full and self._expected > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    self._add(items, get(timeout=left))
+                except queue.Empty:
+                    break
+        while len(items) < full:
+            try:
+                self._add(items, get(block=False))
+            except queue.Empty:
+                break
+        if len(items) > full:
+            items, self._carry = items[:full], items[full:]
+        return items
 
     def _run(self) -> None:
         loop = self._loop
@@ -129,6 +146,8 @@ class Writer:
             items = self._take()
             if items is None:
                 return
+            if not items:
+                continue
             started = time.perf_counter()
             outcomes: list[WriteOutcome] | GoalkeeperError
             try:
