@@ -99,3 +99,13 @@ def test_the_async_client_does_the_same(live: Live) -> None:
 
     asyncio.run(main())
     assert store.count_fulfillments(world.account_id) == before + 21
+
+
+def test_goal_report_reads_the_report(live: Live) -> None:
+    server, world, _store = live
+    with Client(server.base_url, world.admin_key) as gk:
+        gk.record_fulfillment(1, SPEC_GUID, value=250)
+        report = gk.goal_report(by=["goal"], tz="Europe/Warsaw")
+    assert report["tz"] == "Europe/Warsaw"
+    (row,) = [r for r in report["rows"] if r["goal_id"] == 1]
+    assert row["fulfillments"] >= 1 and row["value"] >= 250
