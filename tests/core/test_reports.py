@@ -254,6 +254,9 @@ def check_against_oracle(w: Workload, tz: str, start: dt.date, end: dt.date) -> 
             expected = w.oracle.report(start, end, by, tz, goal)
             got = figures_of(report["rows"], by)  # type: ignore[arg-type]
             assert got == expected, (by, tz, goal)
+            totals = figures_of([report["totals"]], ())  # type: ignore[list-item]
+            everything = w.oracle.report(start, end, (), tz, goal)
+            assert totals == (everything or {(): (0, 0, 0, 0)}), (by, tz, goal)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -237,9 +237,10 @@ def goal_report(store: Store, request: ReportRequest) -> Report:
     begin, finish = local_midnight(start, zone), local_midnight(end + dt.timedelta(1), zone)
     segments = zone_segments(begin, finish, zone)
     names = _Names(store, request.account_id, by)
-    rows = _rows(store, request, frozenset(by), segments, names)
-    totals = _rows(store, request, frozenset(), segments, names)
-    return Report(tz=zone.key, start=start, end=end, by=by, rows=rows, totals=totals[0])
+    rows, totals = _rows(store, request, frozenset(by), segments, names)
+    if totals is None:  # unique recipients do not add up across goals: ask for them
+        totals = _rows(store, request, frozenset(), segments, names)[0][0]
+    return Report(tz=zone.key, start=start, end=end, by=by, rows=rows, totals=totals)
 
 
 def _rows(
@@ -248,7 +249,8 @@ def _rows(
     by: frozenset[str],
     segments: tuple[Segment, ...],
     names: _Names,
-) -> list[ReportRow]:
+) -> tuple[list[ReportRow], ReportRow | None]:
+    """The rows, and their totals when they add up (not when grouped by goal)."""
     query = CounterQuery(
         account_id=request.account_id,
         segments=segments,
@@ -270,11 +272,15 @@ def _rows(
 
     sends: dict[Key, int] = {}
     if "message" in by:
-        all_time = dataclasses.replace(query, segments=(ALL_TIME,), by=by - {"day"})
+        all_time = dataclasses.replace(
+            query, segments=(ALL_TIME,), by=by - {"day"}, sends_only=True
+        )
         for send in store.message_counts(all_time):
             sends[(None, send.message_id, send.channel, None)] = send.sends
     sent_in_range: set[Key] = set()  # shown even without fulfillments (not by goal)
+    range_sends = 0
     for send in store.message_counts(query):
+        range_sends += send.sends
         key = (None, send.message_id, send.channel, send.day)
         if "message" not in by:
             sends[key] = sends.get(key, 0) + send.sends
@@ -308,10 +314,18 @@ def _rows(
                 conversion_rate=round(unique / recipients, 6) if recipients else None,
             )
         )
-    if not by and not out:
-        out.append(ReportRow(None, None, None, None, None, None, 0, 0, 0, 0, None))
     out.sort(key=_order)
-    return out
+    if "goal" in by:
+        return out, None
+    # a GUID belongs to one message and converts in one bucket: uniques add up here
+    count, value, unique = (sum(f[i] for f in figures.values()) for i in range(3))
+    totals = ReportRow(
+        None, None, None, None, None, None, count, unique, value, range_sends,
+        round(unique / range_sends, 6) if range_sends else None,
+    )  # fmt: skip
+    if not by:
+        out = [totals]
+    return out, totals
 
 
 def _order(row: ReportRow) -> tuple[object, ...]:

@@ -105,6 +105,7 @@ class CounterQuery:
     goal_id: int | None = None
     message_id: int | None = None
     channel: Channel | None = None
+    sends_only: bool = False  # message counters: only buckets that hold sends
 
 
 @dataclasses.dataclass(frozen=True)

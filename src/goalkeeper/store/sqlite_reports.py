@@ -169,6 +169,8 @@ class SqliteReports:
         if query.channel is not None:
             where.append("channel = ?")
             filters.append(query.channel.value)
+        if query.sends_only and table == "message_counters":
+            where.append("sends <> 0")
         by_day = "day" in query.by
         select = list(columns)
         if by_day:
