@@ -196,3 +196,12 @@ def test_wrong_method_answers_405_naming_the_allowed_ones(client: TestClient, wo
     assert response.status_code == 405
     assert "POST" in response.headers["allow"] and "GET" in response.headers["allow"]
     assert error_of(response)["code"] == "method_not_allowed"
+
+
+def test_unknown_fields_are_named_within_bounds(client: TestClient, world: World) -> None:
+    body = {"name": "A", **{f"field{i:03}" + "x" * 500: i for i in range(50)}}
+    response = client.post("/api/v1/goals", headers=bearer(world.admin_key), json=body)
+    message = str(error_of(response)["message"])
+    assert message.startswith("Unknown field(s): field000xxx")
+    assert message.endswith(" and 40 more.")
+    assert len(message) < 1000

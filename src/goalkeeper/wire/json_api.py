@@ -100,8 +100,10 @@ def check_fields(
 ) -> None:
     """Refuse unknown fields (naming them all) and missing required ones."""
     if not data.keys() <= allowed:
-        unknown = ", ".join(sorted(prefix + k for k in data if k not in allowed))
-        raise UnknownField(f"Unknown field(s): {unknown}.")
+        unknown = sorted(k for k in data if k not in allowed)
+        named = ", ".join(prefix + k[:60] for k in unknown[:10])
+        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        raise UnknownField(f"Unknown field(s): {named}{more}.")
     for name in required:
         if data.get(name) is None:
             raise FieldRequired(f"{prefix}{name} is required.")
