@@ -50,6 +50,7 @@ def test_every_documented_error_status_has_the_error_shape() -> None:
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,
+    database=None,
 )
 def test_the_live_server_answers_as_documented(
     case: schemathesis.Case, live: tuple[Server, World, Store]
