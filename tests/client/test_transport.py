@@ -73,6 +73,7 @@ def test_fulfill_goal_sends_the_xml_goals_document() -> None:
     ):
         assert part in body
     assert "authorization" not in request.headers
+    assert request.headers["user-agent"].startswith("goalkeeper-client/")
     assert request.headers["idempotency-key"]
 
 

@@ -33,7 +33,12 @@ class AsyncClient:
     ):
         self.api_key = api_key
         self.retry = retry or RetryPolicy()
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=timeout,
+            transport=transport,
+            headers={"User-Agent": _base.USER_AGENT},
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

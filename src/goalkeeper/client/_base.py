@@ -17,6 +17,8 @@ from xml.sax.saxutils import escape
 
 import httpx
 
+from goalkeeper import __version__
+
 T = TypeVar("T")
 Json = dict[str, Any]
 
@@ -24,6 +26,7 @@ RETRY_STATUSES = frozenset((429, 503))
 # Errors raised before the request could reach the server: always safe to retry.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 GOALS_PATH = "/v2/Api/Goals"
+USER_AGENT = f"goalkeeper-client/{__version__}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,7 +33,12 @@ class Client:
     ):
         self.api_key = api_key
         self.retry = retry or RetryPolicy()
-        self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
+        self._http = httpx.Client(
+            base_url=base_url,
+            timeout=timeout,
+            transport=transport,
+            headers={"User-Agent": _base.USER_AGENT},
+        )
 
     def close(self) -> None:
         self._http.close()
