@@ -147,6 +147,9 @@ class GuardedApp:
     def __init__(self, app: Goalkeeper):
         self.app = app
         self.access_log = app.config.access_log
+        # (route group, status) -> its counter: labels() takes a lock and builds a key
+        # on every call, a cost the hot path pays per request otherwise.
+        self._requests: dict[tuple[str, int], Any] = {}
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -180,8 +183,12 @@ class GuardedApp:
                 else:
                     await send_json_error(tracked_send, InternalError())
         finally:
-            group = route_group(scope["path"].lower())
-            observability.HTTP_REQUESTS.labels(group, str(status or 499)).inc()
+            counter_key = (route_group(scope["path"].lower()), status or 499)
+            counter = self._requests.get(counter_key)
+            if counter is None:
+                counter = observability.HTTP_REQUESTS.labels(counter_key[0], str(counter_key[1]))
+                self._requests[counter_key] = counter
+            counter.inc()
             if self.access_log:
                 access.info(
                     "%s %s %d %.1fms",
