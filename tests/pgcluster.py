@@ -3,8 +3,8 @@
 ``GOALKEEPER_TEST_POSTGRESQL_URL`` names an existing server to use instead (its role
 must be allowed to create databases). Otherwise ``scripts/pg-cluster`` starts a
 cluster of its own in a temporary folder (installing Debian's package when missing) and
-it is removed when the run ends. Each test gets a fresh database, copied from an empty
-template (a file copy: a few milliseconds).
+it is removed when the run ends. Each test gets a fresh, empty database (a copy of
+``template0``), made ahead of time by a helper thread so tests do not wait for it.
 
 Under ``CI=true`` PostgreSQL is required: failing to get it fails the run. Elsewhere the
 PostgreSQL half is skipped with a loud message.
@@ -12,6 +12,7 @@ PostgreSQL half is skipped with a loud message.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import queue
@@ -28,7 +29,6 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "pg-cluster"
 URL_ENV = "GOALKEEPER_TEST_POSTGRESQL_URL"
-TEMPLATE = "goalkeeper_test_template"
 
 
 def with_database(url: str, name: str) -> str:
@@ -52,14 +52,7 @@ class Cluster:
         self._prefix = f"gk_test_{os.getpid()}_"
         self._ready: queue.Queue[str | BaseException] = queue.Queue()
         self._chores: queue.Queue[tuple[str, str] | None] = queue.Queue()
-        self._admin = psycopg.connect(admin_url, autocommit=True)
-        self._admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE))
-        )
-        self._admin.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(TEMPLATE))
-        )
-        self._admin.close()
+        psycopg.connect(admin_url, autocommit=True).close()  # fail here if unusable
         for _ in range(self.READY):
             self._chores.put(("create", ""))
         self._worker = threading.Thread(target=self._work, name="pg-databases", daemon=True)
@@ -75,8 +68,8 @@ class Cluster:
                 if kind == "create":
                     name = f"{self._prefix}{next(self._names)}"
                     admin.execute(
-                        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                            sql.Identifier(name), sql.Identifier(TEMPLATE)
+                        sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
+                            sql.Identifier(name)
                         )
                     )
                     self._ready.put(name)
@@ -90,6 +83,19 @@ class Cluster:
                 if kind == "create":
                     self._ready.put(exc)
         if admin is not None:
+            # What is left (databases made by database_url_for and never dropped) goes
+            # too: on a shared server nothing of this run may remain.
+            with contextlib.suppress(psycopg.Error):
+                names = admin.execute(
+                    "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
+                    (self._prefix,),
+                ).fetchall()
+                for (name,) in names:
+                    admin.execute(
+                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                            sql.Identifier(name)
+                        )
+                    )
             admin.close()
 
     def new_database(self) -> str:
@@ -134,7 +140,7 @@ def launch() -> Cluster:
     os.chmod(folder, 0o755)
     try:
         done = subprocess.run(
-            [str(SCRIPT), "start", folder, "--fast"],
+            [str(SCRIPT), "start", folder, "--fast", "--owner", str(os.getpid())],
             capture_output=True,
             text=True,
             timeout=600,
