@@ -519,7 +519,7 @@ class SqliteStore(SqliteReports):
             ) -> None:
                 outcomes[i] = Stored(fid)
                 moment = now if req.occurred_at is None else req.occurred_at
-                if in_window(moment, parse_ts(row[4]), rules[1]):
+                if rules[1] is None or in_window(moment, parse_ts(row[4]), rules[1]):
                     counted.append(
                         Counted(
                             req.account_id,

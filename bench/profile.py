@@ -1,0 +1,133 @@
+"""Where a Goals request's time goes: goalkeeper under wrk load, sampled by py-spy.
+
+Seeds a database (1M recipients by default), starts ``goalkeeper serve``, drives the
+XML Goals path with wrk at 64 connections, and samples the server with py-spy (installed
+into the virtual environment, pinned, when missing). Prints, per thread, the
+microseconds of sampled time per answered request, by part of the code. Sampled time
+counts only moments a thread was running, not waiting for a lock, the GIL or the disk.
+
+    .venv/bin/python bench/profile.py [--seconds 8] [--recipients 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run  # bench/run.py, beside this file
+
+PY_SPY = "py-spy==0.4.3"
+
+# (part, pattern on a frame): a sample belongs to the part of its innermost matching frame.
+PARTS = [
+    ("XML parse", r"parse_goals_document|_parse_plain|_parse_expat|_Collector"),
+    ("field conversion", r"expertsender\.py.*(goal_id|goal_value|channel|message_guid|_int32)"
+     r"|parse_guid|idempotency_key"),
+    ("authenticate + rate limit", r"Ingestor\.authenticate|KeyCache|hash_key|RateLimiter"),
+    ("writer hand-over", r"Writer\.(submit|expect)|_resolve|Ingestor\.fulfill"),
+    ("body read", r"read_body|decode_content|BodyDeadlines|RequestResponseCycle\.receive"),
+    ("response send", r"send_response|tracked_send|RequestResponseCycle\.send"),
+    ("request id, metrics", r"observability|prometheus|GuardedApp"),
+    ("Goals handler", r"GoalsHandler"),
+    ("dispatch", r"Goalkeeper\.__call__"),
+    ("uvicorn (HTTP parsing, tasks)", r"uvicorn"),
+    ("GUID lookup", r"_recipients_of"),
+    ("report counters", r"_count_fulfillments|counting\.py|sqlite_reports"),
+    ("row insert", r"insert_pending|write_fulfillments\.<locals>\.stored"),
+    ("BEGIN/COMMIT (fsync)", r"SqliteStore\._write"),
+    ("batch assembly", r"write_fulfillments|Writer\._take|Writer\._run"),
+]  # fmt: skip
+
+
+def ensure_py_spy() -> str:
+    found = Path(sys.executable).parent / "py-spy"
+    if not found.exists():
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", PY_SPY], check=True)
+    return str(found)
+
+
+def categorize(raw: Path) -> dict[str, collections.Counter[str]]:
+    """thread name -> part -> samples, from py-spy's raw (collapsed stack) output."""
+    out: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    compiled = [(name, re.compile(pattern)) for name, pattern in PARTS]
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        thread = frames[0].split(": ", 1)[-1] if ": " in frames[0] else "other"
+        part = "event loop, other"
+        for frame in reversed(frames[1:]):
+            hit = next((name for name, rx in compiled if rx.search(frame)), None)
+            if hit is not None:
+                part = hit
+                break
+        out[thread][part] += int(count)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--recipients", type=int, default=1_000_000)
+    parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    args = parser.parse_args()
+
+    wrk = run.ensure_wrk()
+    if wrk is None:
+        print("profile.py needs wrk", file=sys.stderr)
+        return 2
+    py_spy = ensure_py_spy()
+    work = Path(tempfile.mkdtemp(prefix="goalkeeper-profile-"))
+    try:
+        seeded = run.seed(work / "bench.db", args.recipients)
+        guid_file = work / "guids.txt"
+        guid_file.write_text("\n".join(seeded.guids) + "\n")
+        port = run.free_port()
+        server = run.start_goalkeeper(seeded.db, port)
+        try:
+            server.first_201(run.goals_body(seeded.key, seeded.guids[0]))
+            run.run_wrk(wrk, port, 64, 2, guid_file, seeded.key)  # warm-up
+            raw = work / "profile.txt"
+            spy = subprocess.Popen(
+                [py_spy, "record", "-p", str(server.proc.pid), "-d", str(args.seconds + 1),
+                 "-r", str(args.rate), "-f", "raw", "--threads", "--nonblocking",
+                 "-o", str(raw)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            time.sleep(0.5)
+            cpu = server.cpu_seconds()
+            load = run.run_wrk(wrk, port, 64, args.seconds, guid_file, seeded.key)
+            cpu = server.cpu_seconds() - cpu
+            spy.wait(60)
+        finally:
+            server.stop()
+        parts = categorize(raw)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    requests = max(1, load.created)
+    print(
+        f"{load.rps:,.0f} requests/s, p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms;"
+        f" server CPU {cpu / requests * 1e6:.1f} us a request"
+    )
+    for thread, counter in sorted(parts.items(), key=lambda kv: -sum(kv[1].values())):
+        total = sum(counter.values())
+        us = total / args.rate / requests * 1e6
+        print(f"\n{thread}: {us:.1f} us sampled a request")
+        for part, samples in counter.most_common():
+            print(
+                f"  {samples / args.rate / requests * 1e6:6.1f} us  {samples / total:6.1%}  {part}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
