@@ -2,16 +2,16 @@
 
 Reads and admin writes take a connection from a small per-process pool; the group-commit
 writer has a connection of its own and stores a whole batch in ONE statement (arrays
-unnested, data-modifying CTEs), so a batch costs one round trip and one commit whatever
-its size. Everything that must hold across processes is enforced by the database: an
+unnested, data-modifying CTEs), then updates the report counters in the same
+transaction: a batch costs a fixed handful of round trips and one commit whatever its
+size. Everything that must hold across processes is enforced by the database: an
 ``Idempotency-Key`` is bound by a unique key with ``ON CONFLICT`` (a concurrent twin
 waits for the first transaction, then sees its row), migrations run under an advisory
 lock, and times come from the database clock so processes on several hosts agree.
 
 When the server cannot be reached every call fails fast with
-:class:`~goalkeeper.errors.StorageUnavailable` (connections are opened on demand in the
-caller, so a refused connection is an immediate answer, never a wait), and the first
-call after the server is back simply connects again.
+:class:`~goalkeeper.errors.StorageUnavailable` (see :mod:`.postgres_pool`), and the
+first call after the server is back simply connects again.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg.pq import TransactionStatus
 
 from goalkeeper.errors import (
     Conflict,
@@ -54,130 +53,18 @@ from goalkeeper.store.base import (
     WriteOutcome,
     migrations,
 )
+from goalkeeper.store.postgres_pool import (
+    CHECK_IDLE_SECONDS,
+    Connection,
+    Pool,
+    connect,
+    mapped_errors,
+    unavailable,
+)
 from goalkeeper.store.postgres_reports import PostgresReports
-
-Connection = psycopg.Connection[tuple[Any, ...]]
 
 # pg_advisory_xact_lock key serialising schema upgrades across processes ("gkmigrat").
 _MIGRATION_LOCK = 0x676B6D6967726174
-# A pooled connection idle longer than this is checked before use: the server may have
-# restarted meanwhile, and a stale connection must not turn into a failed request.
-_CHECK_IDLE_SECONDS = 1.0
-_CONNECT_OPTIONS: dict[str, Any] = {
-    "connect_timeout": 2,  # libpq's minimum; a refused connection fails at once anyway
-    "application_name": "goalkeeper",
-    # A row or advisory lock held by a stuck client elsewhere turns into a 503 after a
-    # few seconds instead of holding requests indefinitely.
-    "options": "-c TimeZone=UTC -c lock_timeout=5s",
-    # A server that vanishes without closing the socket is noticed within seconds.
-    "keepalives": 1,
-    "keepalives_idle": 5,
-    "keepalives_interval": 2,
-    "keepalives_count": 2,
-    "tcp_user_timeout": 5000,
-}
-
-
-def _unavailable(exc: BaseException) -> StorageUnavailable:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return StorageUnavailable(message=f"database unavailable: {text}")
-
-
-@contextlib.contextmanager
-def _mapped_errors() -> Iterator[None]:
-    """Connection-level failures become the retryable 503 of the error family."""
-    try:
-        yield
-    except psycopg.OperationalError as exc:
-        raise _unavailable(exc) from exc
-
-
-class _Pool:
-    """At most ``size`` connections per process, opened on demand by the caller.
-
-    Deliberately simple: no background threads, so a dead server costs each caller one
-    refused connect (milliseconds), and a live one is used again the moment it answers.
-    """
-
-    def __init__(self, url: str, size: int, timeout: float):
-        self._url = url
-        self._size = max(1, size)
-        self._timeout = timeout
-        self._idle: list[tuple[Connection, float]] = []
-        self._count = 0
-        self._cond = threading.Condition(threading.Lock())
-        self._closed = False
-
-    def _connect(self) -> Connection:
-        return psycopg.connect(self._url, autocommit=True, **_CONNECT_OPTIONS)
-
-    def get(self) -> Connection:
-        deadline = time.monotonic() + self._timeout
-        conn: Connection | None = None
-        since = 0.0
-        with self._cond:
-            while True:
-                if self._closed:
-                    raise StorageUnavailable(message="store is closed")
-                if self._idle:
-                    conn, since = self._idle.pop()
-                    break
-                if self._count < self._size:
-                    self._count += 1
-                    break
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._cond.wait(left):
-                    raise StorageUnavailable(message="no database connection free in time")
-        try:
-            if conn is not None and time.monotonic() - since > _CHECK_IDLE_SECONDS:
-                try:
-                    conn.execute("")
-                except psycopg.Error:
-                    conn.close()
-                    conn = None
-            if conn is None:
-                conn = self._connect()
-        except BaseException:
-            self._forget()
-            raise
-        return conn
-
-    def put(self, conn: Connection) -> None:
-        healthy = (
-            not conn.closed
-            and not conn.broken
-            and conn.info.transaction_status == TransactionStatus.IDLE
-        )
-        with self._cond:
-            if healthy and not self._closed:
-                self._idle.append((conn, time.monotonic()))
-                self._cond.notify()
-                return
-        conn.close()
-        self._forget()
-
-    def _forget(self) -> None:
-        with self._cond:
-            self._count -= 1
-            self._cond.notify()
-
-    @contextlib.contextmanager
-    def connection(self) -> Iterator[Connection]:
-        conn = self.get()
-        try:
-            yield conn
-        finally:
-            self.put(conn)
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            idle, self._idle = self._idle, []
-            self._count -= len(idle)
-        for conn, _ in idle:
-            conn.close()
-
-
 # The whole batch in one statement. Rows keep their order through WITH ORDINALITY;
 # ``v`` gives each storable row its fulfillment id up front (nextval, materialised once),
 # so the idempotency key can be bound in the same statement that claims it: a new key,
@@ -255,7 +142,7 @@ class PostgresStore(PostgresReports):
 
     def __init__(self, url: str, pool_size: int = 8, timeout: float = 0.75):
         self.url = url
-        self._pool = _Pool(url, pool_size, timeout)
+        self._pool = Pool(url, pool_size, timeout)
         self._migrations = migrations(self.dialect)
         self._writer_lock = threading.Lock()
         self._writer_conn: Connection | None = None
@@ -271,16 +158,16 @@ class PostgresStore(PostgresReports):
     # -- helpers ------------------------------------------------------------------------
 
     def _one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple[Any, ...] | None:
-        with _mapped_errors(), self._pool.connection() as conn:
+        with mapped_errors(), self._pool.connection() as conn:
             return conn.execute(sql, params).fetchone()
 
     def _all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
-        with _mapped_errors(), self._pool.connection() as conn:
+        with mapped_errors(), self._pool.connection() as conn:
             return conn.execute(sql, params).fetchall()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Connection]:
-        with _mapped_errors(), self._pool.connection() as conn, conn.transaction():
+        with mapped_errors(), self._pool.connection() as conn, conn.transaction():
             yield conn
 
     # -- schema -------------------------------------------------------------------------
@@ -565,14 +452,14 @@ class PostgresStore(PostgresReports):
         if conn is not None and (conn.closed or conn.broken):
             conn.close()
             conn = None
-        if conn is not None and time.monotonic() - self._writer_used > _CHECK_IDLE_SECONDS:
+        if conn is not None and time.monotonic() - self._writer_used > CHECK_IDLE_SECONDS:
             try:
                 conn.execute("")
             except psycopg.Error:
                 conn.close()
                 conn = None
         if conn is None:
-            conn = psycopg.connect(self.url, autocommit=True, **_CONNECT_OPTIONS)
+            conn = connect(self.url)
         self._writer_conn = conn
         return conn
 
@@ -601,7 +488,7 @@ class PostgresStore(PostgresReports):
                     ):
                         self._writer_conn.close()
                         self._writer_conn = None
-                    raise _unavailable(exc) from exc
+                    raise unavailable(exc) from exc
         outcomes: list[WriteOutcome] = []
         for _ord, guid_ok, goal_ok, new_id, bound_id in rows:
             if not guid_ok:
