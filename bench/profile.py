@@ -2,9 +2,10 @@
 
 Seeds a database (1M recipients by default), starts ``goalkeeper serve``, drives the
 XML Goals path with wrk at 64 connections, and samples the server with py-spy (installed
-into the virtual environment, pinned, when missing). Prints, per thread, the
-microseconds of sampled time per answered request, by part of the code. Sampled time
-counts only moments a thread was running, not waiting for a lock, the GIL or the disk.
+into the virtual environment, pinned, when missing). Prints, per thread, its CPU time per
+answered request (from /proc), and the time it held the GIL per request by part of the
+code (py-spy --gil). Python runs one thread at a time, so GIL time added over the
+threads is the ceiling on requests per second, whatever the cores.
 
     .venv/bin/python bench/profile.py [--seconds 8] [--recipients 1000000]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import re
 import shutil
 import subprocess
@@ -55,14 +57,34 @@ def ensure_py_spy() -> str:
     return str(found)
 
 
-def categorize(raw: Path) -> dict[str, collections.Counter[str]]:
-    """thread name -> part -> samples, from py-spy's raw (collapsed stack) output."""
+def thread_cpu(pid: int) -> dict[str, float]:
+    """Thread id -> CPU seconds it has used so far."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[task.name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def _minus(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0.0) for k, v in after.items()}
+
+
+def categorize(raw: Path) -> tuple[dict[str, collections.Counter[str]], dict[str, str]]:
+    """(thread name -> part -> samples, thread id -> name) from py-spy's raw output."""
     out: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    names: dict[str, str] = {}
     compiled = [(name, re.compile(pattern)) for name, pattern in PARTS]
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
-        thread = frames[0].split(": ", 1)[-1] if ": " in frames[0] else "other"
+        header = re.match(r"thread \((\w+)\)(?:: (.*))?", frames[0])
+        thread = (header.group(2) or header.group(1)) if header else "other"
+        if header:
+            names[header.group(1)] = thread
         part = "event loop, other"
         for frame in reversed(frames[1:]):
             hit = next((name for name, rx in compiled if rx.search(frame)), None)
@@ -70,7 +92,7 @@ def categorize(raw: Path) -> dict[str, collections.Counter[str]]:
                 part = hit
                 break
         out[thread][part] += int(count)
-    return out
+    return out, names
 
 
 def main() -> int:
@@ -98,18 +120,18 @@ def main() -> int:
             raw = work / "profile.txt"
             spy = subprocess.Popen(
                 [py_spy, "record", "-p", str(server.proc.pid), "-d", str(args.seconds + 1),
-                 "-r", str(args.rate), "-f", "raw", "--threads", "--nonblocking",
+                 "-r", str(args.rate), "-f", "raw", "--threads", "--gil", "--nonblocking",
                  "-o", str(raw)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             time.sleep(0.5)
-            cpu = server.cpu_seconds()
+            cpu, threads = server.cpu_seconds(), thread_cpu(server.proc.pid)
             load = run.run_wrk(wrk, port, 64, args.seconds, guid_file, seeded.key)
-            cpu = server.cpu_seconds() - cpu
+            cpu, threads = server.cpu_seconds() - cpu, _minus(thread_cpu(server.proc.pid), threads)
             spy.wait(60)
         finally:
             server.stop()
-        parts = categorize(raw)
+        parts, names = categorize(raw)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -118,10 +140,13 @@ def main() -> int:
         f"{load.rps:,.0f} requests/s, p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms;"
         f" server CPU {cpu / requests * 1e6:.1f} us a request"
     )
+    for tid, seconds in sorted(threads.items(), key=lambda kv: -kv[1]):
+        if seconds > 0:
+            print(f"  CPU {seconds / requests * 1e6:6.1f} us a request  {names.get(tid, tid)}")
     for thread, counter in sorted(parts.items(), key=lambda kv: -sum(kv[1].values())):
         total = sum(counter.values())
         us = total / args.rate / requests * 1e6
-        print(f"\n{thread}: {us:.1f} us sampled a request")
+        print(f"\n{thread}: held the GIL {us:.1f} us a request")
         for part, samples in counter.most_common():
             print(
                 f"  {samples / args.rate / requests * 1e6:6.1f} us  {samples / total:6.1%}  {part}"
