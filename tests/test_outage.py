@@ -135,6 +135,11 @@ def test_database_outage_answers_503_fast_then_recovers_losing_nothing(
             unready = [readyz(server.base_url) for _ in range(5)]
             time.sleep(2.5)  # past the key cache: lookups hit the stopped server as well
             unready += [readyz(server.base_url) for _ in range(5)]
+            api = httpx.get(  # the JSON API answers in its own envelope
+                server.base_url + "/api/v1/goals",
+                headers={"Authorization": f"Bearer {world.admin_key}"},
+                timeout=10,
+            )
             acked_while_down = len(load.acknowledged())
             time.sleep(0.3)
             assert len(load.acknowledged()) == acked_while_down  # nothing acked while down
@@ -148,6 +153,8 @@ def test_database_outage_answers_503_fast_then_recovers_losing_nothing(
     assert server.process is None and pid  # the same process served before, during, after
 
     assert all(status == 503 and took < ANSWER_WITHIN for status, took in unready), unready
+    assert api.status_code == 503 and api.headers["retry-after"] == "1"
+    assert api.json()["error"]["code"] == "unavailable"
     down = [a for a in load.answers if stopped_at <= a.sent and a.sent + a.took <= restarted_at]
     assert len(down) >= 20, "the load did not meet the outage"
     statuses = Counter(a.status for a in load.answers)
