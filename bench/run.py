@@ -41,8 +41,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,8 @@ TARGETS = {
     "cold_start_s_max": 1.5,
     "registry_10m_drop_max": 0.20,
     "json_batch_ratio_min": 0.6,
+    "postgres_ratio_min": 0.25,
+    "postgres_p99_ms_max": 15.0,
 }
 
 
@@ -380,10 +383,10 @@ def start_bare(port: int) -> Server:
     )
 
 
-def start_goalkeeper(db: Path, port: int) -> Server:
+def start_goalkeeper(url: str, port: int) -> Server:
     env = dict(os.environ)
     env.update(
-        GOALKEEPER_DATABASE_URL=f"sqlite:///{db}",
+        GOALKEEPER_DATABASE_URL=url,
         GOALKEEPER_PORT=str(port),
         GOALKEEPER_HOST="127.0.0.1",
         GOALKEEPER_LOG_LEVEL="warning",
@@ -397,7 +400,7 @@ def start_goalkeeper(db: Path, port: int) -> Server:
 
 @dataclasses.dataclass
 class Seeded:
-    db: Path
+    url: str  # the database URL goalkeeper is given
     recipients: int
     key: str
     account_id: int
@@ -412,17 +415,19 @@ def _guid(i: int, base_ms: int, rand: int) -> bytes:
     return struct.pack(">QQ", high, (0b10 << 62) | (rand & ((1 << 62) - 1)))
 
 
-def seed(db: Path, recipients: int) -> Seeded:
+def seed(url: str, recipients: int) -> Seeded:
     """A fresh database: one account with an ingest key, goal 1, one message, and
-    ``recipients`` GUIDs registered for it (bulk-inserted, large transactions)."""
+    ``recipients`` GUIDs registered for it (bulk-loaded: big SQLite transactions, or
+    COPY on PostgreSQL)."""
     from goalkeeper.core.accounts import create_account
     from goalkeeper.core.keys import create_key
     from goalkeeper.core.registry import create_goal, create_message
     from goalkeeper.model import Channel, Scope
-    from goalkeeper.store.sqlite import SqliteStore, ts
+    from goalkeeper.store import open_store
+    from goalkeeper.store.sqlite import ts
 
     started = time.perf_counter()
-    store = SqliteStore(str(db))
+    store = open_store(url)
     try:
         store.upgrade()
         account = create_account(store, "Bench shop")
@@ -450,7 +455,12 @@ def seed(db: Path, recipients: int) -> Seeded:
                 sample.append(str(uuid.UUID(bytes=guid)).upper())
             yield (guid, account_id, message_id, f"subscriber-{i}", "List", "Email", sent_s)
 
-    conn = sqlite3.connect(db, isolation_level=None)
+    if not url.startswith("sqlite:///"):
+        _copy_recipients(url, recipients, rows, sent)
+        rng.shuffle(sample)
+        elapsed = time.perf_counter() - started
+        return Seeded(url, recipients, key, account_id, message_id, sample, elapsed)
+    conn = sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA cache_size = -262144")
     chunk = 250_000
@@ -469,26 +479,51 @@ def seed(db: Path, recipients: int) -> Seeded:
     conn.close()
     rng.shuffle(sample)
     return Seeded(
-        db, recipients, key, account_id, message_id, sample, time.perf_counter() - started
+        url, recipients, key, account_id, message_id, sample, time.perf_counter() - started
     )
 
 
-def count_fulfillments(db: Path) -> int:
-    conn = sqlite3.connect(db)
-    try:
-        return int(conn.execute("SELECT count(*) FROM fulfillments").fetchone()[0])
-    finally:
-        conn.close()
+def _copy_recipients(
+    url: str,
+    recipients: int,
+    rows: Callable[[int, int], Iterator[tuple[Any, ...]]],
+    sent: dt.datetime,
+) -> None:
+    import psycopg
+
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        with cur.copy(
+            "COPY recipients (guid, account_id, message_id, subscriber_id, list, channel,"
+            " sent_at) FROM STDIN"
+        ) as copy:
+            for row in rows(0, recipients):
+                copy.write_row((uuid.UUID(bytes=row[0]), *row[1:6], sent))
+        cur.execute("ANALYZE recipients")
 
 
-def verify(db: Path, before: int, created: int, abandoned: int) -> dict[str, Any]:
+def count_fulfillments(url: str) -> int:
+    if url.startswith("sqlite:///"):
+        conn = sqlite3.connect(url[len("sqlite:///") :])
+        try:
+            return int(conn.execute("SELECT count(*) FROM fulfillments").fetchone()[0])
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(url) as pg:
+        row = pg.execute("SELECT count(*) FROM fulfillments").fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def verify(url: str, before: int, created: int, abandoned: int) -> dict[str, Any]:
     """Stored rows against 201 answers: every 201 stored, nothing beyond what was sent.
 
     A load generator stopped by the clock drops the answers of the requests it had in
     flight (``abandoned``); the server still commits those, so the stored count may
     exceed the 201 answers by at most that many.
     """
-    stored = count_fulfillments(db) - before
+    stored = count_fulfillments(url) - before
     return {
         "answered_201": created,
         "abandoned_at_stop": abandoned,
@@ -497,10 +532,10 @@ def verify(db: Path, before: int, created: int, abandoned: int) -> dict[str, Any
     }
 
 
-def settle(db: Path, expected: int, limit: float = 5.0) -> None:
+def settle(url: str, expected: int, limit: float = 5.0) -> None:
     """Wait (bounded) until the server has committed what it was sent."""
     deadline = time.monotonic() + limit
-    while time.monotonic() < deadline and count_fulfillments(db) < expected:
+    while time.monotonic() < deadline and count_fulfillments(url) < expected:
         time.sleep(0.05)
 
 
@@ -536,10 +571,10 @@ def measure_goals(
     json_seconds: float = 0.0,
 ) -> dict[str, Any]:
     port = free_port()
-    before = count_fulfillments(seeded.db)
+    before = count_fulfillments(seeded.url)
     probe = goals_body(seeded.key, seeded.guids[0])
     launched = time.perf_counter()
-    server = start_goalkeeper(seeded.db, port)
+    server = start_goalkeeper(seeded.url, port)
     try:
         server.first_201(probe)
         cold = time.perf_counter() - launched
@@ -555,7 +590,7 @@ def measure_goals(
         for load in loads:
             created += load.created
             abandoned += load.abandoned
-        settle(seeded.db, before + created + abandoned)
+        settle(seeded.url, before + created + abandoned)
         out: dict[str, Any] = {
             "cold_start_s": round(cold, 3),
             "many": many.summary(),
@@ -573,15 +608,15 @@ def measure_goals(
                 ),
             },
             "peak_rss_mb": round(server.peak_rss_mb(), 1),
-            "verify": verify(seeded.db, before, created, abandoned),
+            "verify": verify(seeded.url, before, created, abandoned),
         }
         if single:
             out["single"] = loads[2].summary()
         if json_seconds:
-            stored = count_fulfillments(seeded.db)
+            stored = count_fulfillments(seeded.url)
             batch = run_json_batches(port, seeded, json_seconds)
-            settle(seeded.db, stored + batch["accepted"])
-            batch["verify"] = verify(seeded.db, stored, batch["accepted"], 0)
+            settle(seeded.url, stored + batch["accepted"])
+            batch["verify"] = verify(seeded.url, stored, batch["accepted"], 0)
             out["json_batch"] = batch
         return out
     finally:
@@ -661,7 +696,7 @@ def raw_executemany(seeded: Seeded, seconds: float) -> float:
     WAL database with synchronous=FULL: the storage limit the JSON path is held to."""
     from goalkeeper.store.sqlite import ts
 
-    conn = sqlite3.connect(seeded.db, isolation_level=None)
+    conn = sqlite3.connect(seeded.url[len("sqlite:///") :], isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
@@ -700,6 +735,45 @@ def raw_executemany(seeded: Seeded, seconds: float) -> float:
         conn.close()
 
 
+def measure_postgres(
+    wrk: str | None, recipients: int, seconds: float, connections: int
+) -> dict[str, Any]:
+    """The Goals path on a throwaway PostgreSQL cluster (durable settings), seeded alike."""
+    import psycopg
+
+    script = ROOT / "scripts" / "pg-cluster"
+    folder = tempfile.mkdtemp(prefix="goalkeeper-bench-pg-")
+    os.chmod(folder, 0o755)  # the server runs as the postgres user
+    try:
+        done = subprocess.run(
+            [str(script), "start", folder, "--owner", str(os.getpid())],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"scripts/pg-cluster failed: {done.stderr.strip()[-500:]}")
+        admin = done.stdout.strip().splitlines()[-1]
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE goalkeeper_bench")
+        parts = urllib.parse.urlsplit(admin)
+        url = urllib.parse.urlunsplit(parts._replace(path="/goalkeeper_bench"))
+        seeded = seed(url, recipients)
+        guid_file = Path(folder) / "guids.txt"
+        guid_file.write_text("\n".join(seeded.guids) + "\n")
+        out = measure_goals(
+            Driver(wrk, seeded.guids, guid_file, seeded.key), seeded, seconds, connections
+        )
+        out["seed_seconds"] = round(seeded.seconds, 1)
+        return out
+    except (OSError, subprocess.SubprocessError, psycopg.Error) as exc:
+        raise RuntimeError(str(exc)) from exc
+    finally:
+        subprocess.run([str(script), "destroy", folder], capture_output=True, timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def ratio(a: float, b: float) -> float:
     return round(a / b, 3) if b else 0.0
 
@@ -721,6 +795,12 @@ def judge(result: dict[str, Any]) -> dict[str, bool]:
         g10 = result["goals_10m"]
         checks["registry_10m"] = g10["ratio_to_1m"] >= 1 - t["registry_10m_drop_max"]
         checks["stored_equals_201_10m"] = g10["verify"]["ok"]
+    if "postgres" in result:
+        pg = result["postgres"]
+        checks["postgres_ratio"] = pg["ratio_to_bare"] >= t["postgres_ratio_min"]
+        checks["postgres_p99"] = pg["many"]["p99_ms"] <= t["postgres_p99_ms_max"]
+        checks["postgres_non2xx"] = pg["many"]["other"] == 0
+        checks["postgres_stored_equals_201"] = pg["verify"]["ok"]
     if "json_batch" in result:
         batch = result["json_batch"]
         checks["json_batch_ratio"] = batch["ratio_to_executemany"] >= t["json_batch_ratio_min"]
@@ -763,6 +843,14 @@ def report(result: dict[str, Any]) -> None:
     if "goals_10m" in result:
         g = result["goals_10m"]
         line(f"Goals 10M x{c}", g["many"], f"  vs 1M {g['ratio_to_1m']:.3f}")
+    if "postgres" in result:
+        g = result["postgres"]
+        line(f"Goals PostgreSQL x{c}", g["many"], f"  ratio {g['ratio_to_bare']:.3f}")
+        v = g["verify"]
+        print(
+            f"  PostgreSQL: stored {v['stored']}, 201 answers {v['answered_201']},"
+            f" abandoned at stop {v['abandoned_at_stop']}: {'ok' if v['ok'] else 'MISMATCH'}"
+        )
     if "json_batch" in result:
         j = result["json_batch"]
         print(
@@ -780,6 +868,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipients", type=int, default=1_000_000)
     parser.add_argument("--full", action="store_true", help="also measure a 10M-row registry")
     parser.add_argument("--python-load", action="store_true", help="skip wrk")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL run")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     args = parser.parse_args(argv)
@@ -799,7 +888,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         log(f"seeding {args.recipients:,} recipients...")
-        seeded = seed(work / "bench.db", args.recipients)
+        seeded = seed(f"sqlite:///{work / 'bench.db'}", args.recipients)
         result["seed_seconds"] = round(seeded.seconds, 1)
         guid_file = work / "guids.txt"
         guid_file.write_text("\n".join(seeded.guids) + "\n")
@@ -823,7 +912,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.full:
             log("seeding 10,000,000 recipients...")
-            big = seed(work / "bench-10m.db", 10_000_000)
+            big = seed(f"sqlite:///{work / 'bench-10m.db'}", 10_000_000)
             big_file = work / "guids-10m.txt"
             big_file.write_text("\n".join(big.guids) + "\n")
             g10 = measure_goals(
@@ -838,6 +927,19 @@ def main(argv: list[str] | None = None) -> int:
                 g10["many"]["requests_per_s"], goals["many"]["requests_per_s"]
             )
             result["goals_10m"] = g10
+
+        if not args.no_postgres:
+            log("PostgreSQL (scripts/pg-cluster), Goals path...")
+            try:
+                pg = measure_postgres(wrk, args.recipients, args.seconds, args.connections)
+            except RuntimeError as exc:
+                log(f"PostgreSQL run skipped: {exc}")
+                result["postgres_skipped"] = str(exc)
+            else:
+                pg["ratio_to_bare"] = ratio(
+                    pg["many"]["requests_per_s"], result["bare"]["many"]["requests_per_s"]
+                )
+                result["postgres"] = pg
 
         result["checks"] = judge(result)
     finally:
