@@ -164,6 +164,10 @@ def test_database_outage_answers_503_fast_then_recovers_losing_nothing(
         assert b"<Code>503</Code>" in answer.body  # the Goals method's own envelope
     slow = [a for a in down if a.took >= ANSWER_WITHIN]
     assert not slow, slow[:5]
+    # The log says it once (and again when writes succeed), not once per failed batch.
+    log = (tmp_path / "server.log").read_text()
+    assert 1 <= log.count("failed batches so far") <= 3, log[-3000:]
+    assert "writes succeed again after" in log
 
     # Every 201 is stored, once; nothing is stored that was never sent.
     rows = store.list_fulfillments(world.account_id, limit=1_000_000)

@@ -142,6 +142,8 @@ class Writer:
     def _run(self) -> None:
         loop = self._loop
         assert loop is not None
+        failed_batches = 0
+        last_logged = 0.0
         while True:
             items = self._take()
             if items is None:
@@ -154,8 +156,21 @@ class Writer:
                 outcomes = self._store.write_fulfillments(
                     [request for request, _ in items], self._idempotency_hours
                 )
+                if failed_batches:
+                    log.warning("writes succeed again after %d failed batches", failed_batches)
+                    failed_batches = 0
             except GoalkeeperError as exc:
-                log.warning("batch of %d failed: %s", len(items), exc.message)
+                # While the database is down every batch fails: one line, then one every
+                # ten seconds, not one per batch.
+                failed_batches += 1
+                if failed_batches == 1 or time.monotonic() - last_logged >= 10:
+                    log.warning(
+                        "batch of %d failed (%d failed batches so far): %s",
+                        len(items),
+                        failed_batches,
+                        exc.message,
+                    )
+                    last_logged = time.monotonic()
                 if isinstance(exc, StorageUnavailable):
                     DATABASE_ERRORS.inc()
                 outcomes = exc
