@@ -21,7 +21,7 @@ import datetime as dt
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -109,12 +109,14 @@ WITH b AS (
     WHERE v.key IS NULL OR EXISTS (SELECT 1 FROM claim c WHERE c.fulfillment_id = v.new_id)
     RETURNING id
 )
-SELECT b.ord, m.ord IS NOT NULL, coalesce(m.goal_ok, false), v.new_id, c.fulfillment_id
+SELECT 0 AS part, b.ord, m.ord IS NOT NULL, coalesce(m.goal_ok, false), v.new_id,
+       NULL::bigint, NULL::text
 FROM b
 LEFT JOIN m ON m.ord = b.ord
 LEFT JOIN v ON v.ord = b.ord
-LEFT JOIN claim c ON c.account_id = v.account_id AND c.key = v.key
-ORDER BY b.ord
+UNION ALL
+SELECT 1, NULL, NULL, NULL, c.fulfillment_id, c.account_id, c.key FROM claim c
+ORDER BY 1, 2
 """
 
 # The read-only twin of _WRITE_BATCH (validate_only): the same checks, no claims.
@@ -474,7 +476,7 @@ class PostgresStore(PostgresReports):
                 try:
                     conn = self._writer_connection()
                     with conn.transaction():  # the counters commit with the rows
-                        rows = conn.execute(_WRITE_BATCH, params).fetchall()
+                        rows = _write_outcomes(batch, conn.execute(_WRITE_BATCH, params))
                         self._count_stored(conn, *_stored_ids(batch, rows))
                     self._writer_used = time.monotonic()
                     break
@@ -576,6 +578,33 @@ class PostgresStore(PostgresReports):
                 "SELECT count(*) FROM fulfillments WHERE account_id = %s", (account_id,)
             )
         return int(row[0]) if row else 0
+
+
+def _write_outcomes(
+    batch: Sequence[FulfillmentRequest], result: Iterable[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """(ord, guid_ok, goal_ok, new_id, bound_id) per request, from _WRITE_BATCH's rows.
+
+    The statement answers its per-request rows, then the claimed keys with the id each
+    is bound to; matching them here keeps the statement free of a join whose size the
+    planner cannot foresee.
+    """
+    items: list[tuple[Any, ...]] = []
+    bound: dict[tuple[int, str], int] = {}
+    for part, ord_, guid_ok, goal_ok, new_id, account_id, key in result:
+        if part == 0:
+            items.append((ord_, guid_ok, goal_ok, new_id))
+        else:
+            bound[(int(account_id), key)] = int(new_id)
+    out: list[tuple[Any, ...]] = []
+    for ord_, guid_ok, goal_ok, new_id in items:
+        request = batch[int(ord_) - 1]
+        key = request.idempotency_key
+        bound_id = None
+        if new_id is not None and key is not None:
+            bound_id = bound.get((request.account_id, key))
+        out.append((ord_, guid_ok, goal_ok, new_id, bound_id))
+    return out
 
 
 def _stored_ids(
