@@ -121,3 +121,20 @@ def test_every_asset_is_served_by_goalkeeper(client: TestClient, world: World) -
         assert f'"{asset}"' in page
         assert client.get(asset).status_code == 200
     assert "://" not in page.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_forms_posted_from_another_site_are_refused(client: TestClient, world: World) -> None:
+    answer = client.post(
+        "/login",
+        data={"key": world.admin_key},
+        headers={"Origin": "https://evil.example"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 403
+    assert "gk_session" not in answer.headers.get("set-cookie", "")
+    sign_in(client, world.admin_key)
+    client.post("/logout", headers={"Sec-Fetch-Site": "cross-site"}, follow_redirects=False)
+    assert "Sign out" in client.get("/").text
+    own = client.post("/login", data={"key": world.admin_key}, follow_redirects=False,
+                      headers={"Origin": "http://testserver"})  # fmt: skip
+    assert own.status_code == 303

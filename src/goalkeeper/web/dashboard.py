@@ -15,7 +15,7 @@ import datetime as dt
 import importlib.resources
 import zoneinfo
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import itsdangerous
 import jinja2
@@ -173,6 +173,16 @@ def routes(gk: Goalkeeper) -> list[BaseRoute]:
         html = templates.get_template(name).render(**context)
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
+    def cross_site(request: Request) -> bool:
+        """A form posted from another site (sign-in and sign-out accept only our own)."""
+        if request.headers.get("sec-fetch-site") == "cross-site":
+            return True
+        origin = request.headers.get("origin")
+        if origin is None or origin == "null":
+            return False
+        # the host only: behind a TLS proxy the scheme seen here may differ
+        return urlsplit(origin).netloc != request.url.netloc
+
     async def session_of(request: Request) -> Session | None:
         return await asyncio.to_thread(sessions.check, request.cookies.get(COOKIE))
 
@@ -213,6 +223,8 @@ def routes(gk: Goalkeeper) -> list[BaseRoute]:
 
     async def login(request: Request) -> Response:
         """Sign in with an admin key: sets the session cookie."""
+        if cross_site(request):
+            return page("login.html", 403, error="Sign in from this page itself.")
         body = await request.body()
         if len(body) > _MAX_FORM:
             return page("login.html", 413, error="The form is too large.")
@@ -239,6 +251,8 @@ def routes(gk: Goalkeeper) -> list[BaseRoute]:
 
     async def logout(request: Request) -> Response:
         """Sign out: the cookie is cleared."""
+        if cross_site(request):
+            return RedirectResponse("/", status_code=303, headers=SECURITY_HEADERS)
         response = RedirectResponse("/", status_code=303, headers=SECURITY_HEADERS)
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")
         return response
