@@ -109,11 +109,11 @@ def main() -> int:
     py_spy = ensure_py_spy()
     work = Path(tempfile.mkdtemp(prefix="goalkeeper-profile-"))
     try:
-        seeded = run.seed(work / "bench.db", args.recipients)
+        seeded = run.seed(f"sqlite:///{work / 'bench.db'}", args.recipients)
         guid_file = work / "guids.txt"
         guid_file.write_text("\n".join(seeded.guids) + "\n")
         port = run.free_port()
-        server = run.start_goalkeeper(seeded.db, port)
+        server = run.start_goalkeeper(seeded.url, port)
         try:
             server.first_201(run.goals_body(seeded.key, seeded.guids[0]))
             run.run_wrk(wrk, port, 64, 2, guid_file, seeded.key)  # warm-up
