@@ -135,6 +135,7 @@ def test_database_outage_answers_503_fast_then_recovers_losing_nothing(
             unready = [readyz(server.base_url) for _ in range(5)]
             time.sleep(2.5)  # past the key cache: lookups hit the stopped server as well
             unready += [readyz(server.base_url) for _ in range(5)]
+            alive = httpx.get(server.base_url + "/healthz", timeout=10).status_code
             api = httpx.get(  # the JSON API answers in its own envelope
                 server.base_url + "/api/v1/goals",
                 headers={"Authorization": f"Bearer {world.admin_key}"},
@@ -153,6 +154,7 @@ def test_database_outage_answers_503_fast_then_recovers_losing_nothing(
     assert server.process is None and pid  # the same process served before, during, after
 
     assert all(status == 503 and took < ANSWER_WITHIN for status, took in unready), unready
+    assert alive == 200  # unready, yet alive: a balancer drains it, nobody restarts it
     assert api.status_code == 503 and api.headers["retry-after"] == "1"
     assert api.json()["error"]["code"] == "unavailable"
     down = [a for a in load.answers if stopped_at <= a.sent and a.sent + a.took <= restarted_at]
