@@ -67,7 +67,8 @@ def seed(
         channel = CHANNELS[index % len(CHANNELS)]
         sent = start + dt.timedelta(seconds=rng.uniform(0, (days - 3) * 86400))
         message = create_message(store, account, f"Campaign {index}", channel, "All", sent)
-        guids = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(sends)]
+        # GUIDs differ per account, so a second run on the same database adds its own
+        guids = [uuid.UUID(int=rng.getrandbits(128) ^ account) for _ in range(sends)]
         store.add_recipients(
             [Recipient(g, account, message.id, f"s{i}", channel, sent) for i, g in enumerate(guids)]
         )
