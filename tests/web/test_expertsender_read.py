@@ -5,15 +5,20 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
 from starlette.testclient import TestClient
 
+from goalkeeper.core.registry import create_message, issue_recipients
+from goalkeeper.model import Channel
+from goalkeeper.store import Store
 from tests.fixtures import PUSH_GUID, SMS_GUID, SPEC_GUID, World, goals_xml
 
 TODAY = dt.datetime.now(dt.UTC).date()
 YESTERDAY = TODAY - dt.timedelta(days=1)
+NOON = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def record(client: TestClient, goal: str, value: str, guid: str) -> None:
@@ -173,3 +178,21 @@ def test_only_get_is_allowed(client: TestClient, world: World) -> None:
     answer = client.post(f"/v2/Api/SummaryStatistics?apiKey={world.admin_key}", content=b"<x/>")
     assert error_of(answer) == (405, "Only GET is allowed for this resource.")
     assert answer.headers["allow"] == "GET"
+
+
+def test_a_large_day_streams_in_chunks_and_arrives_whole(
+    client: TestClient, world: World, store: Store
+) -> None:
+    message = create_message(store, world.account_id, "Big send", Channel.EMAIL, None, NOON)
+    people = [(f"big-{i}", uuid.uuid4()) for i in range(4500)]  # more than two chunks
+    issue_recipients(store, message, people, NOON)
+    with client.stream(
+        "GET",
+        "/v2/Api/Activities",
+        params={"apiKey": world.admin_key, "date": str(NOON.date()), "type": "Sends",
+                "returnGuid": "true"},
+    ) as answer:  # fmt: skip
+        chunks = list(answer.iter_raw())
+    rows = list(csv.reader(io.StringIO(b"".join(chunks).decode())))
+    assert len(rows) == 1 + 4500
+    assert {r[1] for r in rows[1:]} == {str(g).upper() for _, g in people}
