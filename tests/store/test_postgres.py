@@ -8,8 +8,9 @@ sharing one database agree on idempotency keys and on migrations.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -277,3 +278,44 @@ def test_a_key_locked_by_a_stuck_transaction_elsewhere_is_a_503_not_a_hang(
         stuck.rollback()
     (stored,) = store.write_fulfillments([req(world, key="held")], idempotency_hours=24)
     assert isinstance(stored, Stored) and not stored.duplicate
+
+
+def test_the_read_pool_opens_at_most_pool_size_connections_and_503s_when_all_are_busy(
+    postgres_world: tuple[Store, World, str],
+) -> None:
+    _, world, url = postgres_world
+    store = PostgresStore(url, pool_size=2)
+    results: list[object] = []
+    count = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND application_name = 'goalkeeper'"
+    )
+    with psycopg.connect(url) as blocker:
+        before = blocker.execute(count).fetchone()  # the fixture's own store
+        # Every read of fulfillments now waits for this lock, holding its connection.
+        blocker.execute("LOCK TABLE fulfillments IN ACCESS EXCLUSIVE MODE")
+        threads = [
+            threading.Thread(
+                target=lambda: results.append(_outcome(store.count_fulfillments, world))
+            )
+            for _ in range(5)
+        ]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)  # past the pool's wait: the callers without a connection gave up
+        blocker.execute("SELECT pg_stat_clear_snapshot()")  # a fresh look, same transaction
+        during = blocker.execute(count).fetchone()
+        blocker.rollback()  # let the two waiting reads through
+        for t in threads:
+            t.join(timeout=30)
+    store.close()
+    assert before is not None and during is not None
+    assert during[0] - before[0] == 2
+    assert sorted(map(str, results)) == ["0", "0"] + ["no database connection free in time"] * 3
+
+
+def _outcome(read: Callable[[int], int], world: World) -> object:
+    try:
+        return read(world.account_id)
+    except StorageUnavailable as exc:
+        return exc.message
