@@ -24,6 +24,7 @@ from goalkeeper.core.reports import ReportRequest, goal_report, parse_by, zone_s
 from goalkeeper.errors import InvalidField
 from goalkeeper.model import Channel, Counting, FulfillmentRequest, Source
 from goalkeeper.store import Store
+from goalkeeper.store.base import migrations
 from goalkeeper.store.counting import BUCKETS_PER_DAY, bucket_of
 
 UTC = dt.UTC
@@ -381,3 +382,25 @@ def test_an_account_sees_only_its_own_figures(store: Store) -> None:
     report = goal_report(store, ReportRequest(other, T0.date(), T0.date() + dt.timedelta(12)))
     assert report.rows == [report.totals]
     assert (report.totals.fulfillments, report.totals.recipients) == (0, 0)
+
+
+def test_the_message_totals_migration_fills_the_new_columns_from_the_goal_counters(
+    store: Store,
+) -> None:
+    """Migration 0004 on a database whose message counters predate its columns."""
+    if store.dialect != "sqlite":
+        pytest.skip("the same statement on PostgreSQL is run by every fresh upgrade")
+    w = Workload(store, random.Random(9))
+    w.write(20)
+    expected = counter_tables(store)["message_counters"]
+    conn = sqlite3.connect(store.path)  # type: ignore[attr-defined]
+    try:
+        with conn:
+            conn.execute("UPDATE message_counters SET fulfillments = 0, value = 0")
+            conn.execute("DELETE FROM message_counters WHERE sends = 0 AND converted = 0")
+            (migration,) = [m for m in migrations("sqlite") if m.version == 4]
+            backfill = [s for s in migration.sql.split(";") if "INSERT" in s]
+            conn.execute(backfill[0])
+    finally:
+        conn.close()
+    assert counter_tables(store)["message_counters"] == expected
