@@ -11,6 +11,7 @@ import dataclasses
 import itertools
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from goalkeeper.model import FulfillmentRequest, Source, Stored
 from goalkeeper.store import open_store
 from tests import pgcluster
 from tests.conftest import POSTGRES, Server
-from tests.fixtures import build_world, goals_xml
+from tests.fixtures import SPEC_GUID, build_world, goals_xml
 
 pytestmark = [
     pytest.mark.blackbox,
@@ -177,5 +179,26 @@ def test_database_outage_answers_503_fast_then_recovers_losing_nothing(
     assert load.acknowledged() <= set(stored)
     assert max(stored.values()) == 1
     assert set(stored) <= {a.value for a in load.answers}
+    store.close()
+    cluster.drop_database(url)
+
+
+def test_connections_left_idle_across_a_restart_are_not_a_failed_request(
+    cluster: pgcluster.Cluster,
+) -> None:
+    url = cluster.new_database()
+    store = open_store(url)
+    world = build_world(store)
+    request = FulfillmentRequest(
+        world.account_id, 1, uuid.UUID(SPEC_GUID).bytes, 1, None, Source.XML
+    )
+    store.write_fulfillments([request], idempotency_hours=24)  # the writer's connection
+    assert store.count_fulfillments(world.account_id) == 1  # and a pooled one
+    cluster.stop()
+    cluster.start()
+    time.sleep(1.2)  # idle long enough to be checked before use
+    # Both connections died with the old server; neither call may fail because of it.
+    assert isinstance(store.write_fulfillments([request], idempotency_hours=24)[0], Stored)
+    assert store.count_fulfillments(world.account_id) == 2
     store.close()
     cluster.drop_database(url)
