@@ -77,7 +77,7 @@ class Goalkeeper:
 
     async def shutdown(self) -> None:
         if self.started:
-            await self.deadlines.stop()
+            self.deadlines.stop()
             await self.writer.stop()
             self.started = False
         if self._own_store:
@@ -119,7 +119,12 @@ class Goalkeeper:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self.shutdown()
+                try:
+                    await self.shutdown()
+                except Exception as exc:
+                    log.exception("shutdown failed")
+                    await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+                    return
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
