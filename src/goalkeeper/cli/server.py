@@ -11,7 +11,7 @@ from typing import Any
 
 from goalkeeper import observability
 from goalkeeper.config import Config
-from goalkeeper.core.accounts import create_account, ensure_schema
+from goalkeeper.core.accounts import bootstrap_account, ensure_schema
 from goalkeeper.errors import SchemaOutdated
 from goalkeeper.store import open_store
 
@@ -56,14 +56,13 @@ def prepare_database(config: Config, announce: bool = True) -> None:
         version = store.schema_version()
         if version != store.latest_version():
             raise SchemaOutdated(version, store.latest_version())
-        if not store.account_ids():
-            account = create_account(store, "default")
-            if announce:
-                print(
-                    f"Created account {account.account_id} with admin API key (shown once):\n"
-                    f"  {account.api_key}",
-                    file=sys.stderr,
-                )
+        account = bootstrap_account(store)
+        if account is not None and announce:
+            print(
+                f"Created account {account.account_id} with admin API key (shown once):\n"
+                f"  {account.api_key}",
+                file=sys.stderr,
+            )
     finally:
         store.close()
 

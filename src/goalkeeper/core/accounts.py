@@ -25,6 +25,18 @@ def create_account(store: Store, name: str) -> NewAccount:
     return NewAccount(account_id, issued.key)
 
 
+def bootstrap_account(store: Store, name: str = "default") -> NewAccount | None:
+    """The first account of an empty database, with its admin key; None if one exists.
+
+    Safe when several processes start on the same new database at once: one creates it.
+    """
+    account_id = store.create_first_account(name)
+    if account_id is None:
+        return None
+    issued = create_key(store, account_id, Scope.ADMIN)
+    return NewAccount(account_id, issued.key)
+
+
 def ensure_schema(store: Store) -> int:
     """Create the schema on an empty database; return how many migrations ran."""
     if store.schema_version() == 0:

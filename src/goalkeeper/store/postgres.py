@@ -228,6 +228,18 @@ class PostgresStore(PostgresReports):
         assert row is not None
         return int(row[0])
 
+    def create_first_account(self, name: str) -> int | None:
+        with self._transaction() as conn:
+            # one process at a time decides whether the database has an account yet
+            conn.execute("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE")
+            if conn.execute("SELECT 1 FROM accounts LIMIT 1").fetchone():
+                return None
+            row = conn.execute(
+                "INSERT INTO accounts (name, created_at) VALUES (%s, now()) RETURNING id", (name,)
+            ).fetchone()
+            assert row is not None
+            return int(row[0])
+
     def account_ids(self) -> list[int]:
         return [int(r[0]) for r in self._all("SELECT id FROM accounts ORDER BY id")]
 

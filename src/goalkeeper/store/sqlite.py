@@ -207,6 +207,15 @@ class SqliteStore(SqliteReports):
             assert cur.lastrowid is not None
             return cur.lastrowid
 
+    def create_first_account(self, name: str) -> int | None:
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM accounts LIMIT 1").fetchone():
+                return None
+            cur = conn.execute(
+                "INSERT INTO accounts (name, created_at) VALUES (?, ?)", (name, ts(utcnow()))
+            )
+            return cur.lastrowid
+
     def account_ids(self) -> list[int]:
         return [r[0] for r in self._read().execute("SELECT id FROM accounts ORDER BY id")]
 
