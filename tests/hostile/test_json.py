@@ -292,6 +292,17 @@ CASES = [
         "invalid_field",
         method="GET",
     ),
+    *(
+        JsonCase(
+            f"report-goal-id-{name}",
+            f"/api/v1/reports/goals?goal_id={value}",
+            None,
+            400,
+            "invalid_field",
+            method="GET",
+        )
+        for name, value in (("double-minus", "--5"), ("arabic-digits", "١"), ("huge", "9" * 30))
+    ),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -26,10 +27,13 @@ if TYPE_CHECKING:
 QUERY_FIELDS = ("from", "to", "by", "tz", "goal_id", "message_id", "channel")
 
 
+_INTEGER = re.compile(r"-?[0-9]{1,18}", re.ASCII)
+
+
 def _int_param(text: str | None, name: str) -> int | None:
     if text is None or text == "":
         return None
-    if not text.lstrip("-").isdigit() or len(text) > 19:
+    if not _INTEGER.fullmatch(text):  # ASCII digits only: int() takes other scripts too
         raise InvalidField(f"{name} must be an integer.")
     return int(text)
 
