@@ -269,3 +269,51 @@ def test_hostile_xml(target: Target, case: Case) -> None:
         assert root.findtext("ErrorMessage/Code") == str(case.status)
         assert root.findtext("ErrorMessage/Message") == case.message
     target.after_case()
+
+
+READ_QUERIES = [
+    ("activities-bad-month", "/v2/Api/Activities?apiKey={key}&date=2026-13-01&type=Goals", 400),
+    ("activities-garbage-date", "/v2/Api/Activities?apiKey={key}&date=--&type=Goals", 400),
+    ("activities-no-date", "/v2/Api/Activities?apiKey={key}&type=Goals", 400),
+    ("activities-unknown-type", "/v2/Api/Activities?apiKey={key}&date=2026-11-01&type=Nope", 400),
+    (
+        "activities-unknown-channel",
+        "/v2/Api/Activities?apiKey={key}&date=2026-11-01&type=Goals&channel=Fax",
+        400,
+    ),
+    ("activities-no-key", "/v2/Api/Activities?date=2026-11-01&type=Goals", 403),
+    ("activities-arabic-digits", "/v2/Api/Activities?apiKey={key}&date=٢٠٢٦-11-01&type=Goals", 400),
+    (
+        "activities-ingest-key-of-other-account",
+        "/v2/Api/Activities?apiKey={other}&date=2026-11-01&type=Nope",
+        400,
+    ),
+    (
+        "summary-reversed-range",
+        "/v2/Api/SummaryStatistics?apiKey={key}&startDate=2026-11-30&endDate=2026-11-01",
+        400,
+    ),
+    ("summary-garbage-date", "/v2/Api/SummaryStatistics?apiKey={key}&startDate=x", 400),
+    ("summary-unknown-grouping", "/v2/Api/SummaryStatistics?apiKey={key}&grouping=Weather", 400),
+    (
+        "summary-ten-thousand-years",
+        "/v2/Api/SummaryStatistics?apiKey={key}&startDate=0001-01-01&endDate=9999-12-31",
+        400,
+    ),
+    ("summary-huge-key", "/v2/Api/SummaryStatistics?apiKey=" + "k" * 5000, 403),
+    ("summary-two-keys", "/v2/Api/SummaryStatistics?apiKey={key}&apiKey=other", 403),
+]
+
+
+@pytest.mark.parametrize(
+    ("case_id", "path", "status"), READ_QUERIES, ids=[q[0] for q in READ_QUERIES]
+)
+def test_hostile_read_queries(target: Target, case_id: str, path: str, status: int) -> None:
+    url = path.format(key=target.world.admin_key, other=target.world.other_key)
+    response = target.http.get(url)
+    assert response.status_code == status, response.text[:300]
+    assert response.headers["content-type"] == "text/xml; charset=utf-8"
+    root = ET.fromstring(response.content)
+    assert root.findtext("ErrorMessage/Code") == str(status)
+    assert root.findtext("ErrorMessage/Message")
+    target.after_case()
