@@ -842,7 +842,11 @@ def report(result: dict[str, Any]) -> None:
     )
     if "goals_10m" in result:
         g = result["goals_10m"]
-        line(f"Goals 10M x{c}", g["many"], f"  vs 1M {g['ratio_to_1m']:.3f}")
+        line(
+            f"Goals 10M x{c}",
+            g["many"],
+            f"  vs 1M {g['ratio_to_1m']:.3f} (1M after: {g['requests_per_s_1m_after']:,.0f})",
+        )
     if "postgres" in result:
         g = result["postgres"]
         line(f"Goals PostgreSQL x{c}", g["many"], f"  ratio {g['ratio_to_bare']:.3f}")
@@ -893,6 +897,10 @@ def main(argv: list[str] | None = None) -> int:
         guid_file = work / "guids.txt"
         guid_file.write_text("\n".join(seeded.guids) + "\n")
         driver = Driver(wrk, seeded.guids, guid_file, seeded.key)
+        big = None
+        if args.full:
+            log("seeding 10,000,000 recipients...")
+            big = seed(f"sqlite:///{work / 'bench-10m.db'}", 10_000_000)
 
         log("bare app...")
         result["bare"] = measure_bare(driver, args.seconds, args.connections)
@@ -910,11 +918,12 @@ def main(argv: list[str] | None = None) -> int:
         result["goals_1m"] = goals
         result["json_batch"] = batch
 
-        if args.full:
-            log("seeding 10,000,000 recipients...")
-            big = seed(f"sqlite:///{work / 'bench-10m.db'}", 10_000_000)
+        if big is not None:
+            # The 10M run sits between two 1M runs; it is judged against their mean, so a
+            # change in the machine's load during the run does not pass for the registry.
             big_file = work / "guids-10m.txt"
             big_file.write_text("\n".join(big.guids) + "\n")
+            log("goalkeeper on the 10M registry, Goals path...")
             g10 = measure_goals(
                 Driver(wrk, big.guids, big_file, big.key),
                 big,
@@ -922,10 +931,12 @@ def main(argv: list[str] | None = None) -> int:
                 args.connections,
                 single=False,
             )
+            log("goalkeeper on the 1M registry again...")
+            again = measure_goals(driver, seeded, args.seconds, args.connections, single=False)
+            reference = (goals["many"]["requests_per_s"] + again["many"]["requests_per_s"]) / 2
             g10["seed_seconds"] = round(big.seconds, 1)
-            g10["ratio_to_1m"] = ratio(
-                g10["many"]["requests_per_s"], goals["many"]["requests_per_s"]
-            )
+            g10["requests_per_s_1m_after"] = again["many"]["requests_per_s"]
+            g10["ratio_to_1m"] = ratio(g10["many"]["requests_per_s"], reference)
             result["goals_10m"] = g10
 
         if not args.no_postgres:
