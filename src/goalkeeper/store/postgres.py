@@ -281,6 +281,16 @@ class PostgresStore(PostgresReports):
             int(row[0]), int(row[1]), row[2], Scope(row[3]), tuple(row[4].split()), row[5]
         )
 
+    def list_api_keys(self, account_id: int, scope: Scope) -> list[ApiKey]:
+        rows = self._all(
+            "SELECT id, account_id, prefix, scope, origins, rate_limit FROM api_keys"
+            " WHERE account_id = %s AND scope = %s AND revoked_at IS NULL ORDER BY id",
+            (account_id, scope.value),
+        )
+        return [
+            ApiKey(int(r[0]), int(r[1]), r[2], Scope(r[3]), tuple(r[4].split()), r[5]) for r in rows
+        ]
+
     def tracker_origins(self) -> set[str]:
         """Every origin allowed by an active tracker key (for CORS preflights)."""
         rows = self._all(

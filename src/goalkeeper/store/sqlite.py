@@ -261,6 +261,14 @@ class SqliteStore(SqliteReports):
             return None
         return ApiKey(row[0], row[1], row[2], Scope(row[3]), tuple(row[4].split()), row[5])
 
+    def list_api_keys(self, account_id: int, scope: Scope) -> list[ApiKey]:
+        rows = self._read().execute(
+            "SELECT id, account_id, prefix, scope, origins, rate_limit FROM api_keys"
+            " WHERE account_id = ? AND scope = ? AND revoked_at IS NULL ORDER BY id",
+            (account_id, scope.value),
+        )
+        return [ApiKey(r[0], r[1], r[2], Scope(r[3]), tuple(r[4].split()), r[5]) for r in rows]
+
     def tracker_origins(self) -> set[str]:
         """Every origin allowed by an active tracker key (for CORS preflights)."""
         rows = self._read().execute(

@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from goalkeeper.core.keys import hash_key
+from goalkeeper.core.keys import IssuedKey, create_key, hash_key
 from goalkeeper.core.reports import (
     Report,
     ReportRequest,
@@ -274,8 +274,52 @@ def routes(gk: Goalkeeper) -> list[BaseRoute]:
             headers={**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'},
         )
 
+    async def tracking(request: Request) -> Response:
+        """Website tracking: the snippet, the account's tracker keys, and making one."""
+        session = await session_of(request)
+        if session is None:
+            return RedirectResponse("/", status_code=303)
+        created: IssuedKey | None = None
+        error = None
+        status = 200
+        if request.method == "POST":
+            if cross_site(request):
+                return RedirectResponse("/tracking", status_code=303, headers=SECURITY_HEADERS)
+            body = await request.body()
+            form = parse_qs(body.decode("utf-8", "replace")) if len(body) <= _MAX_FORM else {}
+            origins = " ".join(form.get("origins") or []).split()
+            try:
+                if not origins:
+                    raise InvalidField(
+                        "Give the address of your website, e.g. https://shop.example."
+                    )
+                created = await asyncio.to_thread(
+                    create_key, gk.store, session.account_id, Scope.TRACKER, origins
+                )
+            except InvalidField as exc:
+                error, status = exc.message, 400
+        keys, goals = await asyncio.to_thread(
+            lambda: (
+                gk.store.list_api_keys(session.account_id, Scope.TRACKER),
+                gk.store.list_goals(session.account_id),
+            )
+        )
+        windows = [g.window_days for g in goals if g.window_days]
+        return page(
+            "tracking.html",
+            status,
+            session=session,
+            keys=keys,
+            goals=goals,
+            created=created,
+            error=error,
+            base_url=str(request.base_url).rstrip("/"),
+            window_days=max(windows, default=30),
+        )
+
     return [
         Route("/", home, methods=["GET"]),
+        Route("/tracking", tracking, methods=["GET", "POST"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/dashboard.csv", download, methods=["GET"]),
