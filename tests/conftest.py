@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -164,3 +165,36 @@ def live(
     server.stop()
     opened.close()
     drop_database(url)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright (which never downloads a browser).
+
+    ``scripts/install-chromium`` (run by ``make test``) installs it when missing. Without
+    it the test is skipped with a loud reason, except under CI=true, where it fails.
+    """
+    if not os.path.exists(CHROMIUM):
+        message = f"{CHROMIUM} is missing: run scripts/install-chromium (make test does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser tests must run under CI: {message}")
+        pytest.skip(f"SKIPPING BROWSER TESTS: {message}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()

@@ -4,9 +4,7 @@ Sign in with the demo data's admin key, check the numbers against the report API
 change the range and the time zone, sort the top messages, download CSV, sign out,
 and read it on a phone-sized screen. Screenshots go to test-artifacts/ (gitignored).
 
-Playwright never downloads a browser here: it launches /usr/bin/chromium, which
-``scripts/install-chromium`` (run by ``make test``) installs when missing. Without it
-the module is skipped with a loud reason, except under CI=true, where it fails.
+The browser is the ``browser`` fixture of tests/conftest.py (Debian's Chromium).
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,26 +24,7 @@ from goalkeeper.cli.demo import seed
 from goalkeeper.store import open_store
 from tests.conftest import Server
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-if not os.path.exists(CHROMIUM):
-    message = f"{CHROMIUM} is missing: run scripts/install-chromium (make test does)"
-    if os.environ.get("CI") == "true":
-        raise RuntimeError(f"browser tests must run under CI: {message}")
-    pytest.skip(f"SKIPPING BROWSER TESTS: {message}", allow_module_level=True)
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +39,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str
     server = Server(url, folder / "server.log").start()
     yield server, key
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

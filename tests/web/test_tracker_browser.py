@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -22,17 +20,6 @@ from tests.fixtures import PUSH_GUID, World
 from tests.test_observability import metric
 
 pytestmark = pytest.mark.blackbox
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 SNIPPET = """<script>window.goalkeeper=window.goalkeeper||function(){{(goalkeeper.q=goalkeeper.q||[]).push(arguments)}}</script>
 <script async src="{goalkeeper}/tracker.js" data-key="{key}" {options}></script>"""
@@ -71,22 +58,6 @@ class Shop:
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not os.path.exists(CHROMIUM) or shutil.which("chromium") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Chromium is missing: make test installs it (scripts/install-chromium)")
-        pytest.skip("*** Chromium not installed: browser tests SKIPPED (make test installs it) ***")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
