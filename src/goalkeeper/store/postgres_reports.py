@@ -13,16 +13,16 @@ import contextlib
 import datetime as dt
 import secrets
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
 
 from goalkeeper.model import Channel, Counting, Recipient
-from goalkeeper.store.base import CounterQuery, CounterRow, FulfillmentRow, RebuildResult, SendRow
+from goalkeeper.store.base import FulfillmentRow, RebuildResult
+from goalkeeper.store.counter_reads import CounterReads
 from goalkeeper.store.counting import (
     BUCKET_SECONDS,
-    BUCKETS_PER_DAY,
     Counted,
     CounterDeltas,
     First,
@@ -32,7 +32,6 @@ from goalkeeper.store.counting import (
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
-_GROUP_COLUMNS = {"goal": "goal_id", "message": "message_id", "channel": "channel"}
 
 _UPSERT_GOAL = (
     "INSERT INTO goal_counters AS c (account_id, bucket, goal_id, message_id, channel,"
@@ -57,8 +56,10 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [[row[i] for row in rows] for i in range(width)]
 
 
-class PostgresReports:
+class PostgresReports(CounterReads):
     """Report methods of the PostgreSQL store (needs its ``_transaction`` and ``_all``)."""
+
+    _MARK = "%s"
 
     def _transaction(self) -> contextlib.AbstractContextManager[Connection]:
         raise NotImplementedError
@@ -154,77 +155,8 @@ class PostgresReports:
 
     # -- report reads -------------------------------------------------------------------
 
-    def _grouped(
-        self, table: str, sums: str, query: CounterQuery, keys: Sequence[str]
-    ) -> Iterator[tuple[dict[str, object], int | None, tuple[int, ...]]]:
-        columns = [_GROUP_COLUMNS[k] for k in keys]
-        where = ["account_id = %s", "bucket >= %s", "bucket < %s"]
-        filters: list[object] = []
-        if query.goal_id is not None and table == "goal_counters":
-            where.append("goal_id = %s")
-            filters.append(query.goal_id)
-        if query.message_id is not None:
-            where.append("message_id = %s")
-            filters.append(query.message_id)
-        if query.channel is not None:
-            where.append("channel = %s")
-            filters.append(query.channel.value)
-        if query.sends_only and table == "message_counters":
-            where.append("sends <> 0")
-        by_day = "day" in query.by
-        select = list(columns)
-        if by_day:
-            select.append(f"(bucket + %s) / {BUCKETS_PER_DAY}")
-        group = ", ".join(str(i + 1) for i in range(len(select)))
-        sql = f"SELECT {', '.join([*select, sums])} FROM {table} WHERE {' AND '.join(where)}" + (
-            f" GROUP BY {group}" if group else ""
-        )
-        width = len(select)
-        for segment in query.segments:
-            params: list[object] = [segment.offset] if by_day else []
-            params += [query.account_id, segment.start, segment.end, *filters]
-            for row in self._all(sql, params):
-                if row[width] is None:
-                    continue
-                day = int(row[len(keys)]) if by_day else None
-                yield dict(zip(keys, row, strict=False)), day, tuple(int(v) for v in row[width:])
-
-    def goal_counts(self, query: CounterQuery) -> list[CounterRow]:
-        keys = [k for k in ("goal", "message", "channel") if k in query.by]
-        return [
-            CounterRow(
-                goal_id=None if values.get("goal") is None else int(str(values["goal"])),
-                message_id=None if values.get("message") is None else int(str(values["message"])),
-                channel=None if values.get("channel") is None else Channel(str(values["channel"])),
-                day=day,
-                fulfillments=sums[0],
-                value=sums[1],
-                recipients=sums[2],
-            )
-            for values, day, sums in self._grouped(
-                "goal_counters", "sum(fulfillments), sum(value), sum(recipients)", query, keys
-            )
-        ]
-
-    def message_counts(self, query: CounterQuery) -> list[SendRow]:
-        keys = [k for k in ("message", "channel") if k in query.by]
-        return [
-            SendRow(
-                message_id=None if values.get("message") is None else int(str(values["message"])),
-                channel=None if values.get("channel") is None else Channel(str(values["channel"])),
-                day=day,
-                sends=sums[0],
-                converted=sums[1],
-                fulfillments=sums[2],
-                value=sums[3],
-            )
-            for values, day, sums in self._grouped(
-                "message_counters",
-                "sum(sends), sum(converted), sum(fulfillments), sum(value)",
-                query,
-                keys,
-            )
-        ]
+    def _counter_rows(self, sql: str, params: Sequence[object]) -> Iterable[Sequence[Any]]:
+        return self._all(sql, params)
 
     def fulfillments_between(
         self, account_id: int, start: dt.datetime, end: dt.datetime, channel: Channel | None

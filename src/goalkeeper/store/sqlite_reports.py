@@ -11,19 +11,17 @@ import datetime as dt
 import secrets
 import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from goalkeeper.model import Channel, Counting, Recipient, utcnow
 from goalkeeper.store.base import (
-    CounterQuery,
-    CounterRow,
     FulfillmentRow,
     RebuildResult,
-    SendRow,
 )
+from goalkeeper.store.counter_reads import CounterReads
 from goalkeeper.store.counting import (
     BUCKET_SECONDS,
-    BUCKETS_PER_DAY,
     Counted,
     CounterDeltas,
     First,
@@ -41,8 +39,6 @@ def _ts(value: dt.datetime) -> str:
 def _parse(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
 
-
-_GROUP_COLUMNS = {"goal": "goal_id", "message": "message_id", "channel": "channel"}
 
 _UPSERT_GOAL = (
     "INSERT INTO goal_counters (account_id, bucket, goal_id, message_id, channel,"
@@ -68,7 +64,7 @@ _IN_WINDOW = (
 )
 
 
-class SqliteReports:
+class SqliteReports(CounterReads):
     """Report methods of the SQLite store (needs ``_write`` and ``_read`` of the store)."""
 
     def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
@@ -153,80 +149,8 @@ class SqliteReports:
 
     # -- report reads -------------------------------------------------------------------
 
-    def _grouped(
-        self, table: str, sums: str, query: CounterQuery, keys: Sequence[str]
-    ) -> Iterator[tuple[dict[str, object], int | None, tuple[int, ...]]]:
-        """Sums of one counter table per group: (keys, local day or None, sums)."""
-        columns = [_GROUP_COLUMNS[k] for k in keys]
-        where = ["account_id = ?", "bucket >= ?", "bucket < ?"]
-        filters: list[object] = []
-        if query.goal_id is not None and table == "goal_counters":
-            where.append("goal_id = ?")
-            filters.append(query.goal_id)
-        if query.message_id is not None:
-            where.append("message_id = ?")
-            filters.append(query.message_id)
-        if query.channel is not None:
-            where.append("channel = ?")
-            filters.append(query.channel.value)
-        if query.sends_only and table == "message_counters":
-            where.append("sends <> 0")
-        by_day = "day" in query.by
-        select = list(columns)
-        if by_day:
-            # buckets are non-negative, so integer division floors
-            select.append(f"(bucket + ?) / {BUCKETS_PER_DAY}")
-        group = ", ".join(str(i + 1) for i in range(len(select)))
-        sql = f"SELECT {', '.join([*select, sums])} FROM {table} WHERE {' AND '.join(where)}" + (
-            f" GROUP BY {group}" if group else ""
-        )
-        conn = self._read()
-        width = len(select)
-        for segment in query.segments:
-            params: list[object] = [segment.offset] if by_day else []
-            params += [query.account_id, segment.start, segment.end, *filters]
-            for row in conn.execute(sql, params):
-                if row[width] is None:  # no group and nothing in range
-                    continue
-                day = int(row[len(keys)]) if by_day else None
-                yield dict(zip(keys, row, strict=False)), day, tuple(int(v) for v in row[width:])
-
-    def goal_counts(self, query: CounterQuery) -> list[CounterRow]:
-        keys = [k for k in ("goal", "message", "channel") if k in query.by]
-        return [
-            CounterRow(
-                goal_id=_int(values.get("goal")),
-                message_id=_int(values.get("message")),
-                channel=_channel(values.get("channel")),
-                day=day,
-                fulfillments=sums[0],
-                value=sums[1],
-                recipients=sums[2],
-            )
-            for values, day, sums in self._grouped(
-                "goal_counters", "sum(fulfillments), sum(value), sum(recipients)", query, keys
-            )
-        ]
-
-    def message_counts(self, query: CounterQuery) -> list[SendRow]:
-        keys = [k for k in ("message", "channel") if k in query.by]
-        return [
-            SendRow(
-                message_id=_int(values.get("message")),
-                channel=_channel(values.get("channel")),
-                day=day,
-                sends=sums[0],
-                converted=sums[1],
-                fulfillments=sums[2],
-                value=sums[3],
-            )
-            for values, day, sums in self._grouped(
-                "message_counters",
-                "sum(sends), sum(converted), sum(fulfillments), sum(value)",
-                query,
-                keys,
-            )
-        ]
+    def _counter_rows(self, sql: str, params: Sequence[object]) -> Iterable[Sequence[Any]]:
+        return self._read().execute(sql, params)
 
     def fulfillments_between(
         self, account_id: int, start: dt.datetime, end: dt.datetime, channel: Channel | None
@@ -337,11 +261,3 @@ class SqliteReports:
 
 def _scalar(conn: sqlite3.Connection, sql: str) -> int:
     return int(conn.execute(sql).fetchone()[0])
-
-
-def _int(value: object) -> int | None:
-    return None if value is None else int(str(value))
-
-
-def _channel(value: object) -> Channel | None:
-    return None if value is None else Channel(str(value))
