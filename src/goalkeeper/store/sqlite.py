@@ -505,6 +505,13 @@ class SqliteStore(SqliteReports):
             execute = conn.execute
             recipients = self._recipients_of(conn, batch)
 
+            def row_values(
+                req: FulfillmentRequest, row: Any, key: str | None, occurred: str
+            ) -> tuple[Any, ...]:
+                """The fulfillments columns of one stored request, as _FULFILLMENT_ROW orders them."""
+                return (req.account_id, req.goal_id, req.guid, row[1], row[2], row[3], req.value,
+                        req.source.value, key, occurred, now_s)  # fmt: skip
+
             def insert_pending() -> None:
                 start = 0
                 for size in _chunk_sizes(len(pending), _INSERT_ROWS):
@@ -515,19 +522,7 @@ class SqliteStore(SqliteReports):
                         [
                             value
                             for _, req, row, _, occurred in part
-                            for value in (
-                                req.account_id,
-                                req.goal_id,
-                                req.guid,
-                                row[1],
-                                row[2],
-                                row[3],
-                                req.value,
-                                req.source.value,
-                                None,
-                                occurred,
-                                now_s,
-                            )
+                            for value in row_values(req, row, None, occurred)
                         ],
                     )
                     # The rows got consecutive ids: each new row takes the largest id plus
@@ -605,20 +600,7 @@ class SqliteStore(SqliteReports):
                     outcomes[i] = Stored(int(first[0]), duplicate=True)
                     continue
                 cur = execute(
-                    _INSERT_FULFILLMENTS + _FULFILLMENT_ROW,
-                    (
-                        req.account_id,
-                        req.goal_id,
-                        req.guid,
-                        row[1],
-                        row[2],
-                        row[3],
-                        req.value,
-                        req.source.value,
-                        key,
-                        occurred,
-                        now_s,
-                    ),
+                    _INSERT_FULFILLMENTS + _FULFILLMENT_ROW, row_values(req, row, key, occurred)
                 )
                 fulfillment_id = cur.lastrowid
                 assert fulfillment_id is not None
