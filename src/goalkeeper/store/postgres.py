@@ -19,127 +19,25 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
-from psycopg import errors as pg_errors
 
-from goalkeeper.errors import (
-    Conflict,
-    GoalNotRecognized,
-    MessageGuidNotRecognized,
-    SchemaOutdated,
-    StorageUnavailable,
-)
-from goalkeeper.model import (
-    ApiKey,
-    Channel,
-    Counting,
-    FulfillmentRequest,
-    Goal,
-    Message,
-    Recipient,
-    Scope,
-    Stored,
-)
-from goalkeeper.store.base import (
-    CheckOutcome,
-    FulfillmentRow,
-    Migration,
-    NewGoal,
-    WriteOutcome,
-    migrations,
-)
-from goalkeeper.store.postgres_pool import (
-    CHECK_IDLE_SECONDS,
-    Connection,
-    Pool,
-    connect,
-    mapped_errors,
-    unavailable,
-)
-from goalkeeper.store.postgres_reports import PostgresReports
+from goalkeeper.errors import Conflict, SchemaOutdated
+from goalkeeper.model import ApiKey, Channel, Counting, Goal, Message, Recipient, Scope
+from goalkeeper.store.base import Migration, NewGoal, migrations
+from goalkeeper.store.postgres_fulfillments import PostgresFulfillments
+from goalkeeper.store.postgres_pool import Connection, Pool, mapped_errors
 
 # pg_advisory_xact_lock key serialising schema upgrades across processes ("gkmigrat").
 _MIGRATION_LOCK = 0x676B6D6967726174
-# The whole batch in one statement. Rows keep their order through WITH ORDINALITY;
-# ``v`` gives each storable row its fulfillment id up front (nextval, materialised once),
-# so the idempotency key can be bound in the same statement that claims it: a new key,
-# or one whose binding is older than the window, takes this row's id; a live binding
-# keeps its id and the row is a duplicate. ON CONFLICT waits for a concurrent claimer
-# to commit, then sees its row. Keys are claimed in (account_id, key) order so two
-# batches cannot deadlock on each other.
-_WRITE_BATCH = """
-WITH b AS (
-    SELECT * FROM unnest(
-        %(account_id)s::bigint[], %(goal_id)s::integer[], %(guid)s::uuid[],
-        %(channel)s::text[], %(value)s::bigint[], %(source)s::text[], %(key)s::text[],
-        %(occurred_at)s::timestamptz[]
-    ) WITH ORDINALITY AS b(account_id, goal_id, guid, channel, value, source, key,
-                           occurred_at, ord)
-), m AS MATERIALIZED (
-    SELECT b.*, r.message_id, r.subscriber_id, r.channel AS sent_channel,
-           EXISTS (SELECT 1 FROM goals g WHERE g.account_id = b.account_id
-                   AND g.id = b.goal_id) AS goal_ok
-    FROM b JOIN recipients r ON r.guid = b.guid AND r.account_id = b.account_id
-    WHERE b.channel IS NULL OR r.channel = b.channel
-), v AS MATERIALIZED (
-    SELECT m.*, nextval('fulfillments_id_seq') AS new_id FROM m WHERE m.goal_ok
-), claim AS (
-    INSERT INTO idempotency_keys AS k (account_id, key, fulfillment_id, created_at)
-    SELECT DISTINCT ON (v.account_id, v.key) v.account_id, v.key, v.new_id, now()
-    FROM v WHERE v.key IS NOT NULL
-    ORDER BY v.account_id, v.key, v.ord
-    ON CONFLICT (account_id, key) DO UPDATE SET
-        fulfillment_id = CASE WHEN k.created_at < now() - %(window)s::interval
-                              THEN excluded.fulfillment_id ELSE k.fulfillment_id END,
-        created_at = CASE WHEN k.created_at < now() - %(window)s::interval
-                          THEN excluded.created_at ELSE k.created_at END
-    RETURNING k.account_id, k.key, k.fulfillment_id
-), ins AS (
-    INSERT INTO fulfillments (account_id, id, goal_id, message_guid, message_id,
-                              subscriber_id, channel, value, source, idempotency_key,
-                              occurred_at, received_at)
-    SELECT v.account_id, v.new_id, v.goal_id, v.guid, v.message_id, v.subscriber_id,
-           v.sent_channel, v.value, v.source, v.key, coalesce(v.occurred_at, now()), now()
-    FROM v
-    WHERE v.key IS NULL OR EXISTS (SELECT 1 FROM claim c WHERE c.fulfillment_id = v.new_id)
-    RETURNING id
-)
-SELECT 0 AS part, b.ord, m.ord IS NOT NULL, coalesce(m.goal_ok, false), v.new_id,
-       NULL::bigint, NULL::text
-FROM b
-LEFT JOIN m ON m.ord = b.ord
-LEFT JOIN v ON v.ord = b.ord
-UNION ALL
-SELECT 1, NULL, NULL, NULL, c.fulfillment_id, c.account_id, c.key FROM claim c
-ORDER BY 1, 2
-"""
-
-# The read-only twin of _WRITE_BATCH (validate_only): the same checks, no claims.
-_CHECK_BATCH = """
-SELECT b.ord, r.guid IS NOT NULL,
-       EXISTS (SELECT 1 FROM goals g WHERE g.account_id = b.account_id AND g.id = b.goal_id),
-       k.fulfillment_id
-FROM unnest(
-    %(account_id)s::bigint[], %(goal_id)s::integer[], %(guid)s::uuid[], %(channel)s::text[],
-    %(key)s::text[]
-) WITH ORDINALITY AS b(account_id, goal_id, guid, channel, key, ord)
-LEFT JOIN recipients r ON r.guid = b.guid AND r.account_id = b.account_id
-    AND (b.channel IS NULL OR r.channel = b.channel)
-LEFT JOIN idempotency_keys k ON k.account_id = b.account_id AND k.key = b.key
-    AND k.created_at >= now() - %(window)s::interval AND k.fulfillment_id IS NOT NULL
-ORDER BY b.ord
-"""
-
 _GOAL_COLUMNS = "account_id, id, name, counting, window_days, default_value, created_at"
 _MESSAGE_COLUMNS = "account_id, id, name, channel, list, sent_at"
 
 
-class PostgresStore(PostgresReports):
+class PostgresStore(PostgresFulfillments):
     dialect = "postgresql"
 
     def __init__(self, url: str, pool_size: int = 8, timeout: float = 0.75):
@@ -469,106 +367,7 @@ class PostgresStore(PostgresReports):
         row = self._one("SELECT count(*) FROM recipients WHERE account_id = %s", (account_id,))
         return int(row[0]) if row else 0
 
-    # -- fulfillments (the hot path) ----------------------------------------------------
-
-    def _writer_connection(self) -> Connection:
-        conn = self._writer_conn
-        if conn is not None and (conn.closed or conn.broken):
-            conn.close()
-            conn = None
-        if conn is not None and time.monotonic() - self._writer_used > CHECK_IDLE_SECONDS:
-            try:
-                conn.execute("")
-            except psycopg.Error:
-                conn.close()
-                conn = None
-        if conn is None:
-            conn = connect(self.url)
-        self._writer_conn = conn
-        return conn
-
-    def write_fulfillments(
-        self, batch: Sequence[FulfillmentRequest], idempotency_hours: int
-    ) -> list[WriteOutcome]:
-        if not batch:
-            return []
-        params = _batch_params(batch, idempotency_hours)
-        with self._writer_lock:
-            for attempt in range(3):
-                try:
-                    conn = self._writer_connection()
-                    with conn.transaction():  # the counters commit with the rows
-                        rows = _write_outcomes(batch, conn.execute(_WRITE_BATCH, params))
-                        self._count_stored(conn, *_stored_ids(batch, rows))
-                    self._writer_used = time.monotonic()
-                    break
-                except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure):
-                    # The statement was rolled back whole: trying again is safe.
-                    if attempt == 2:
-                        raise StorageUnavailable(message="database busy") from None
-                except psycopg.OperationalError as exc:
-                    if self._writer_conn is not None and (
-                        self._writer_conn.closed or self._writer_conn.broken
-                    ):
-                        self._writer_conn.close()
-                        self._writer_conn = None
-                    raise unavailable(exc) from exc
-        outcomes: list[WriteOutcome] = []
-        for _ord, guid_ok, goal_ok, new_id, bound_id in rows:
-            if not guid_ok:
-                outcomes.append(MessageGuidNotRecognized())
-            elif not goal_ok:
-                outcomes.append(GoalNotRecognized())
-            elif bound_id is None or bound_id == new_id:
-                outcomes.append(Stored(int(new_id)))
-            else:
-                outcomes.append(Stored(int(bound_id), duplicate=True))
-        return outcomes
-
-    def check_fulfillments(
-        self, batch: Sequence[FulfillmentRequest], idempotency_hours: int
-    ) -> list[CheckOutcome]:
-        """What write_fulfillments would answer for each request, writing nothing."""
-        if not batch:
-            return []
-        params = _batch_params(batch, idempotency_hours)
-        rows = self._all(_CHECK_BATCH, params)
-        outcomes: list[CheckOutcome] = []
-        for _ord, guid_ok, goal_ok, bound_id in rows:
-            if not guid_ok:
-                outcomes.append(MessageGuidNotRecognized())
-            elif not goal_ok:
-                outcomes.append(GoalNotRecognized())
-            elif bound_id is not None:
-                outcomes.append(Stored(int(bound_id), duplicate=True))
-            else:
-                outcomes.append(None)
-        return outcomes
-
-    def list_fulfillments(self, account_id: int, limit: int = 1000) -> list[FulfillmentRow]:
-        rows = self._all(
-            "SELECT id, account_id, goal_id, message_guid, message_id, subscriber_id, channel,"
-            " value, source, idempotency_key, occurred_at, received_at FROM fulfillments"
-            " WHERE account_id = %s ORDER BY id LIMIT %s",
-            (account_id, limit),
-        )
-        return [
-            FulfillmentRow(
-                int(r[0]),
-                int(r[1]),
-                int(r[2]),
-                r[3].bytes,
-                int(r[4]),
-                r[5],
-                Channel(r[6]),
-                int(r[7]),
-                r[8],
-                r[9],
-                r[10],
-                r[11],
-            )
-            for r in rows
-        ]
+    # -- rate limits --------------------------------------------------------------------
 
     def lease_rate_tokens(self, key_id: int, second: int, want: int, limit: int) -> int:
         """Take up to ``want`` of the window's ``limit`` tokens; how many were granted."""
@@ -591,73 +390,6 @@ class PostgresStore(PostgresReports):
             if inserted:
                 conn.execute("DELETE FROM rate_counters WHERE second < %s", (second - 60,))
         return granted
-
-    def count_fulfillments(self, account_id: int | None = None) -> int:
-        if account_id is None:
-            row = self._one("SELECT count(*) FROM fulfillments")
-        else:
-            row = self._one(
-                "SELECT count(*) FROM fulfillments WHERE account_id = %s", (account_id,)
-            )
-        return int(row[0]) if row else 0
-
-
-def _write_outcomes(
-    batch: Sequence[FulfillmentRequest], result: Iterable[tuple[Any, ...]]
-) -> list[tuple[Any, ...]]:
-    """(ord, guid_ok, goal_ok, new_id, bound_id) per request, from _WRITE_BATCH's rows.
-
-    The statement answers its per-request rows, then the claimed keys with the id each
-    is bound to; matching them here keeps the statement free of a join whose size the
-    planner cannot foresee.
-    """
-    items: list[tuple[Any, ...]] = []
-    bound: dict[tuple[int, str], int] = {}
-    for part, ord_, guid_ok, goal_ok, new_id, account_id, key in result:
-        if part == 0:
-            items.append((ord_, guid_ok, goal_ok, new_id))
-        else:
-            bound[(int(account_id), key)] = int(new_id)
-    out: list[tuple[Any, ...]] = []
-    for ord_, guid_ok, goal_ok, new_id in items:
-        request = batch[int(ord_) - 1]
-        key = request.idempotency_key
-        bound_id = None
-        if new_id is not None and key is not None:
-            bound_id = bound.get((request.account_id, key))
-        out.append((ord_, guid_ok, goal_ok, new_id, bound_id))
-    return out
-
-
-def _stored_ids(
-    batch: Sequence[FulfillmentRequest], rows: Sequence[tuple[Any, ...]]
-) -> tuple[list[int], list[int]]:
-    """(account ids, fulfillment ids) of the rows a _WRITE_BATCH stored (not duplicates)."""
-    accounts: list[int] = []
-    ids: list[int] = []
-    for ord_, guid_ok, goal_ok, new_id, bound_id in rows:
-        if guid_ok and goal_ok and (bound_id is None or bound_id == new_id):
-            accounts.append(batch[int(ord_) - 1].account_id)
-            ids.append(int(new_id))
-    return accounts, ids
-
-
-def _batch_params(batch: Sequence[FulfillmentRequest], idempotency_hours: int) -> dict[str, Any]:
-    """The columns of a batch as arrays, for unnest()."""
-    return {
-        "account_id": [r.account_id for r in batch],
-        "goal_id": [r.goal_id for r in batch],
-        "guid": [uuid.UUID(bytes=r.guid) for r in batch],
-        "channel": [
-            None if r.channel is None or r.channel is Channel.ALL else r.channel.value
-            for r in batch
-        ],
-        "value": [r.value for r in batch],
-        "source": [r.source.value for r in batch],
-        "key": [r.idempotency_key for r in batch],
-        "occurred_at": [r.occurred_at for r in batch],
-        "window": dt.timedelta(hours=idempotency_hours),
-    }
 
 
 def _split_sql(script: str) -> list[str]:
