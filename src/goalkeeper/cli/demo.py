@@ -55,20 +55,23 @@ def seed(store: Store, rng: random.Random, days: int = 30) -> tuple[int, str, st
             if rng.random() >= 0.06:
                 continue
             goal = rng.choices(goals, weights=[6, 2, 1])[0]
-            occurred = min(sent + dt.timedelta(minutes=rng.randint(5, 60 * 24 * 3)), now)
-            value = rng.randint(900, 25_000) if goal.name == "Purchase" else 0
-            pending.append(
-                FulfillmentRequest(
-                    account.account_id,
-                    goal.id,
-                    row.guid.bytes,
-                    value,
-                    None,
-                    Source.JSON,
-                    None,
-                    occurred,
+            # a buyer sometimes comes back: repeat purchases make "unique" differ from "all"
+            repeats = rng.choices([1, 2, 3], weights=[8, 2, 1])[0] if goal.name == "Purchase" else 1
+            for _ in range(repeats):
+                occurred = min(sent + dt.timedelta(minutes=rng.randint(5, 60 * 24 * 3)), now)
+                value = rng.randint(900, 25_000) if goal.name == "Purchase" else 0
+                pending.append(
+                    FulfillmentRequest(
+                        account.account_id,
+                        goal.id,
+                        row.guid.bytes,
+                        value,
+                        None,
+                        Source.JSON,
+                        None,
+                        occurred,
+                    )
                 )
-            )
     store.write_fulfillments(pending, 24)
     known = format_guid(pending[0].guid)
     return account.account_id, account.api_key, known
