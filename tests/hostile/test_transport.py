@@ -134,3 +134,23 @@ def test_request_smuggling_both_lengths_refused(target: Target) -> None:
     sock.close()
     assert reply == b"" or reply.split(b" ")[1][:1] == b"4", reply[:200]
     target.after_case()
+
+
+def test_slow_sender_on_the_json_api_gets_408(target: Target) -> None:
+    body = b'{"goal_id": 1, "message_guid": "C7015756-95F3-4509-8C6C-759FEEC48F91"}'
+    sock = connect(target)
+    sock.sendall(
+        b"POST /api/v1/fulfillments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer " + target.world.ingest_key.encode() + b"\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:5]
+    )
+    reply = b""
+    while b"request_timeout" not in reply:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    sock.close()
+    assert reply.startswith(b"HTTP/1.1 408 ")
+    assert b'"code":"request_timeout"' in reply
+    target.after_case()

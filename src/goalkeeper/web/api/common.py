@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from goalkeeper.errors import (
     ApiKeyInvalid,
@@ -20,7 +20,7 @@ from goalkeeper.errors import (
     UnknownField,
 )
 from goalkeeper.model import ApiKey, Goal, Message, Scope
-from goalkeeper.wire.body import decode_content
+from goalkeeper.wire.body import ClientDisconnected, decode_content
 
 if TYPE_CHECKING:
     from goalkeeper.web.app import Goalkeeper
@@ -60,24 +60,23 @@ def check_query(request: Request, allowed: frozenset[str] = frozenset()) -> None
         raise UnknownField(f"Unknown query parameter(s): {', '.join(unknown)}.")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, Content-Encoding undone, refused past ``limit`` bytes (raw or inflated)."""
+async def read_body(gk: Goalkeeper, request: Request, limit: int) -> bytes:
+    """The body, Content-Encoding undone, refused past ``limit`` bytes (raw or inflated).
+
+    Read like every body (``wire.body``): a sender that trickles it past
+    ``body_timeout_seconds`` gets 408.
+    """
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise BodyTooLarge(f"Request body is too large: at most {limit} bytes.")
-    chunks: list[bytes] = []
-    size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(f"Request body is too large: at most {limit} bytes.")
-            chunks.append(chunk)
-    except ClientDisconnect:
+        raw = await gk.deadlines.read(
+            request.receive, limit, int(length) if length and length.isdigit() else None
+        )
+        return decode_content(raw, request.headers.get("content-encoding"), limit)
+    except BodyTooLarge:
+        raise BodyTooLarge(f"Request body is too large: at most {limit} bytes.") from None
+    except ClientDisconnected:
         # Nobody is left to read the answer; end the request quietly, without a trace.
         raise InvalidJson("The client went away before its body arrived.") from None
-    try:
-        return decode_content(b"".join(chunks), request.headers.get("content-encoding"), limit)
     except InvalidDocument:
         raise InvalidJson("The body could not be decompressed.") from None
 

@@ -77,7 +77,7 @@ def routes(gk: Goalkeeper, limit: int, fulfillments: Fulfillments) -> list[Route
         key = await authenticate(gk, request, INGEST)
         check_query(request, QUERY)
         dry_run = json_api.query_flag(request.query_params.get("validate_only"), "validate_only")
-        batch, items = json_api.fulfillments_input(await read_body(request, limit))
+        batch, items = json_api.fulfillments_input(await read_body(gk, request, limit))
         if not batch and isinstance(items[0], GoalkeeperError):
             if not dry_run:
                 count(items[0])

@@ -28,7 +28,7 @@ def routes(gk: Goalkeeper, limit: int) -> list[Route]:
     async def create_goal(request: Request) -> Response:
         key = await authenticate(gk, request, ADMIN)
         check_query(request)
-        given = json_api.goal_input(await read_body(request, limit))
+        given = json_api.goal_input(await read_body(gk, request, limit))
         goal = await asyncio.to_thread(
             registry.create_goal,
             gk.store,

@@ -31,7 +31,7 @@ def routes(gk: Goalkeeper, limit: int) -> list[Route]:
     async def create_message(request: Request) -> Response:
         key = await authenticate(gk, request, ADMIN)
         check_query(request)
-        given = json_api.message_input(await read_body(request, limit))
+        given = json_api.message_input(await read_body(gk, request, limit))
         message = await asyncio.to_thread(
             registry.create_message,
             store,
@@ -63,7 +63,7 @@ def routes(gk: Goalkeeper, limit: int) -> list[Route]:
         message = await asyncio.to_thread(
             registry.message_of, store, key.account_id, path_id(request)
         )
-        given = json_api.recipients_input(await read_body(request, limit))
+        given = json_api.recipients_input(await read_body(gk, request, limit))
         rows = await asyncio.to_thread(registry.register_recipients, store, message, given)
         return JSONResponse(
             {
@@ -81,7 +81,7 @@ def routes(gk: Goalkeeper, limit: int) -> list[Route]:
         message = await asyncio.to_thread(
             registry.message_of, store, key.account_id, path_id(request)
         )
-        content, guid = json_api.personalize_input(await read_body(request, limit))
+        content, guid = json_api.personalize_input(await read_body(gk, request, limit))
         text = await asyncio.to_thread(registry.personalize, store, message, content, guid)
         return JSONResponse({"content": text})
 
