@@ -154,3 +154,15 @@ def test_slow_sender_on_the_json_api_gets_408(target: Target) -> None:
     assert reply.startswith(b"HTTP/1.1 408 ")
     assert b'"code":"request_timeout"' in reply
     target.after_case()
+
+
+def test_dashboard_forms_are_read_within_their_limit(target: Target) -> None:
+    huge = httpx.post(
+        target.server.base_url + "/login",
+        content=b"key=" + b"k" * 10_000_000,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert huge.status_code == 413
+    assert "Request body is too large." in huge.text
+    assert huge.headers["content-type"].startswith("text/html")
+    target.after_case()

@@ -33,9 +33,10 @@ from goalkeeper.core.reports import (
     parse_zone,
     resolve_range,
 )
-from goalkeeper.errors import InvalidField
+from goalkeeper.errors import GoalkeeperError, InvalidField
 from goalkeeper.model import Scope
 from goalkeeper.web.chart import Point, series_svg
+from goalkeeper.wire.body import ClientDisconnected
 
 if TYPE_CHECKING:
     from goalkeeper.web.app import Goalkeeper
@@ -183,6 +184,17 @@ def routes(gk: Goalkeeper) -> list[BaseRoute]:
         # the host only: behind a TLS proxy the scheme seen here may differ
         return urlsplit(origin).netloc != request.url.netloc
 
+    async def form_of(request: Request) -> dict[str, list[str]]:
+        """A posted form, read within _MAX_FORM bytes and the body deadline."""
+        length = request.headers.get("content-length")
+        try:
+            body = await gk.deadlines.read(
+                request.receive, _MAX_FORM, int(length) if length and length.isdigit() else None
+            )
+        except ClientDisconnected:
+            return {}
+        return parse_qs(body.decode("utf-8", "replace"))
+
     async def session_of(request: Request) -> Session | None:
         return await asyncio.to_thread(sessions.check, request.cookies.get(COOKIE))
 
@@ -225,10 +237,10 @@ def routes(gk: Goalkeeper) -> list[BaseRoute]:
         """Sign in with an admin key: sets the session cookie."""
         if cross_site(request):
             return page("login.html", 403, error="Sign in from this page itself.")
-        body = await request.body()
-        if len(body) > _MAX_FORM:
-            return page("login.html", 413, error="The form is too large.")
-        form = parse_qs(body.decode("utf-8", "replace"))
+        try:
+            form = await form_of(request)
+        except GoalkeeperError as exc:
+            return page("login.html", exc.status, error=exc.message)
         key = (form.get("key") or [""])[0].strip()
         record = await asyncio.to_thread(gk.keys.resolve, key) if key else None
         if record is None or record.scope is not Scope.ADMIN:
@@ -285,8 +297,10 @@ def routes(gk: Goalkeeper) -> list[BaseRoute]:
         if request.method == "POST":
             if cross_site(request):
                 return RedirectResponse("/tracking", status_code=303, headers=SECURITY_HEADERS)
-            body = await request.body()
-            form = parse_qs(body.decode("utf-8", "replace")) if len(body) <= _MAX_FORM else {}
+            try:
+                form = await form_of(request)
+            except GoalkeeperError:
+                form = {}
             origins = " ".join(form.get("origins") or []).split()
             try:
                 if not origins:
