@@ -1,17 +1,6 @@
 """The SDK's exceptions, and how an error answer (JSON or XML envelope) becomes one.
 
-    GoalkeeperClientError            anything the client raises on purpose
-    ├── NetworkError                 no answer after the last retry (wraps the httpx error)
-    └── ApiError                     the server answered an error: status, code, message
-        ├── BadRequestError          400 (e.g. message_guid_not_recognized, unknown_field)
-        ├── AuthenticationError      401 api_key_required, 403 api_key_invalid
-        ├── PermissionDeniedError    403 forbidden (the key's scope is too narrow)
-        ├── NotFoundError            404
-        ├── ConflictError            409
-        ├── PayloadTooLargeError     413
-        ├── RateLimitedError         429, after the last retry (``retry_after``)
-        ├── ServiceUnavailableError  503, after the last retry (``retry_after``)
-        └── ServerError              any other 5xx
+Their hierarchy is drawn in the docstring of :mod:`goalkeeper.client`.
 
 ``code`` is goalkeeper's stable cause (``"goal_not_recognized"``...). The XML envelope
 of the ExpertSender paths carries no code: it is found from the message where the

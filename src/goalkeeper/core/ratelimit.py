@@ -46,11 +46,28 @@ class RateLimiter:
             return key.rate_limit
         return self._tracker_default if key.scope is Scope.TRACKER else self._default
 
+    def take(self, key: ApiKey) -> bool:
+        """Spend one request of ``key``'s limit from what this process holds, without
+        waiting: True when spent (or unlimited), False when a lease is needed first
+        (:meth:`acquire`); raises RateLimited when the window has nothing left."""
+        if self.limit_for(key) <= 0:
+            return True
+        window = self._windows.get(key.id)
+        if window is None or window.second != int(time.time()):
+            return False
+        if window.tokens > 0:
+            window.tokens -= 1
+            return True
+        if window.exhausted:
+            raise RateLimited(retry_after=1)
+        return False
+
     async def acquire(self, key: ApiKey) -> None:
-        """Spend one request of ``key``'s limit; raises RateLimited when none is left."""
-        limit = self.limit_for(key)
-        if limit <= 0:
+        """Spend one request of ``key``'s limit, leasing more from the shared table when
+        this process holds none; raises RateLimited when none is left."""
+        if self.take(key):
             return
+        limit = self.limit_for(key)
         while True:
             second = int(time.time())
             window = self._windows.get(key.id)

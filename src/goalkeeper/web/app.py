@@ -129,6 +129,9 @@ class Goalkeeper:
                 return
 
 
+XML_GROUPS = frozenset(("goals", "expertsender"))  # the groups whose errors are XML
+
+
 def route_group(lower_path: str) -> str:
     """A low-cardinality name for metrics: which part of goalkeeper answered."""
     if lower_path in GOALS_PATHS:
@@ -165,6 +168,7 @@ class GuardedApp:
             if name == b"x-request-id":
                 incoming = value
                 break
+        group = route_group(scope["path"].lower())
         rid = observability.new_request_id(incoming)
         token = observability.request_id.set(rid)
         status = 0
@@ -182,13 +186,12 @@ class GuardedApp:
         except Exception:
             log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
             if status == 0:
-                lower = scope["path"].lower()
-                if lower in GOALS_PATHS or is_expertsender_path(lower):
+                if group in XML_GROUPS:
                     await send_xml_error(tracked_send, InternalError())
                 else:
                     await send_json_error(tracked_send, InternalError())
         finally:
-            counter_key = (route_group(scope["path"].lower()), status or 499)
+            counter_key = (group, status or 499)
             counter = self._requests.get(counter_key)
             if counter is None:
                 counter = observability.HTTP_REQUESTS.labels(counter_key[0], str(counter_key[1]))

@@ -49,7 +49,8 @@ async def authenticate(gk: Goalkeeper, request: Request, scopes: Sequence[Scope]
         raise ApiKeyInvalid()
     if record.scope not in scopes:
         raise Forbidden()
-    await gk.limiter.acquire(record)
+    if not gk.limiter.take(record):
+        await gk.limiter.acquire(record)
     return record
 
 
