@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from goalkeeper.core.keys import KeyCache, require_scope
+from goalkeeper.core.keys import KeyCache
 from goalkeeper.core.ratelimit import RateLimiter
 from goalkeeper.core.writer import Writer
-from goalkeeper.errors import GoalkeeperError
+from goalkeeper.errors import ApiKeyInvalid, GoalkeeperError
 from goalkeeper.model import ApiKey, FulfillmentRequest, Scope, Stored
 
 INGEST_SCOPES = (Scope.ADMIN, Scope.INGEST)
@@ -25,15 +25,26 @@ class Ingestor:
         self.writer = writer
         self.limiter = limiter
 
-    async def authenticate(self, key: str, scopes: Sequence[Scope] = INGEST_SCOPES) -> ApiKey:
+    async def authenticate(
+        self,
+        key: str,
+        scopes: Sequence[Scope] = INGEST_SCOPES,
+        narrow: type[GoalkeeperError] = ApiKeyInvalid,
+    ) -> ApiKey:
         """The key's record if it may act with one of ``scopes`` now.
 
-        Raises ApiKeyInvalid, or RateLimited when the key is over its limit.
+        Every front door authenticates here. An unknown or revoked key raises
+        ApiKeyInvalid; a valid key of another scope raises ``narrow`` (the XML paths
+        answer it like an invalid key, the JSON API says ``forbidden``); a key over its
+        rate limit raises RateLimited.
         """
         hit, record = self.keys.cached(key)
         if not hit:
             record = await asyncio.to_thread(self.keys.resolve, key)
-        record = require_scope(record, scopes)
+        if record is None:
+            raise ApiKeyInvalid()
+        if record.scope not in scopes:
+            raise narrow()
         if not self.limiter.take(record):  # the common case needs no await
             await self.limiter.acquire(record)
         return record

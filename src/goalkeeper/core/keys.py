@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from goalkeeper.errors import ApiKeyInvalid, InvalidField
+from goalkeeper.errors import InvalidField
 from goalkeeper.model import ApiKey, Scope
 from goalkeeper.store import Store
 
@@ -89,10 +89,3 @@ class KeyCache:
 
     def forget(self) -> None:
         self._entries.clear()
-
-
-def require_scope(record: ApiKey | None, allowed: Sequence[Scope]) -> ApiKey:
-    """The record if it exists and has one of ``allowed`` scopes; else the 403."""
-    if record is None or record.scope not in allowed:
-        raise ApiKeyInvalid()
-    return record

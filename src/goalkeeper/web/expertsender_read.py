@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-from goalkeeper.core.keys import require_scope
 from goalkeeper.core.reports import ReportRequest, goal_report
 from goalkeeper.errors import GoalkeeperError, InvalidField, MethodNotAllowed
 from goalkeeper.guid import format_guid
@@ -99,12 +98,7 @@ class ExpertSenderReads:
             await send_xml_error(send, error)
 
     async def _authenticate(self, key: str) -> int:
-        keys = self.gk.keys
-        hit, record = keys.cached(key)
-        if not hit:
-            record = await asyncio.to_thread(keys.resolve, key)
-        record = require_scope(record, (Scope.ADMIN,))
-        await self.gk.limiter.acquire(record)
+        record = await self.gk.ingestor.authenticate(key, (Scope.ADMIN,))
         return record.account_id
 
     # -- Activities ---------------------------------------------------------------------

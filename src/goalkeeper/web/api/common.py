@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -10,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 
 from goalkeeper.errors import (
-    ApiKeyInvalid,
     ApiKeyRequired,
     BodyTooLarge,
     Forbidden,
@@ -42,16 +40,7 @@ async def authenticate(gk: Goalkeeper, request: Request, scopes: Sequence[Scope]
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
         raise ApiKeyRequired("The Authorization header must be: Bearer <key>.")
-    hit, record = gk.keys.cached(key)
-    if not hit:
-        record = await asyncio.to_thread(gk.keys.resolve, key)
-    if record is None:
-        raise ApiKeyInvalid()
-    if record.scope not in scopes:
-        raise Forbidden()
-    if not gk.limiter.take(record):
-        await gk.limiter.acquire(record)
-    return record
+    return await gk.ingestor.authenticate(key, scopes, narrow=Forbidden)
 
 
 def check_query(request: Request, allowed: frozenset[str] = frozenset()) -> None:
