@@ -19,7 +19,7 @@ from psycopg import errors as pg_errors
 from goalkeeper.errors import GoalNotRecognized, MessageGuidNotRecognized, StorageUnavailable
 from goalkeeper.model import Channel, FulfillmentRequest, Stored
 from goalkeeper.store.base import CheckOutcome, FulfillmentRow, WriteOutcome
-from goalkeeper.store.postgres_pool import CHECK_IDLE_SECONDS, Connection, connect, unavailable
+from goalkeeper.store.postgres_pool import Connection, reuse_or_connect, unavailable
 from goalkeeper.store.postgres_reports import PostgresReports
 
 # The whole batch in one statement. Rows keep their order through WITH ORDINALITY;
@@ -108,20 +108,8 @@ class PostgresFulfillments(PostgresReports):
     # -- fulfillments (the hot path) ----------------------------------------------------
 
     def _writer_connection(self) -> Connection:
-        conn = self._writer_conn
-        if conn is not None and (conn.closed or conn.broken):
-            conn.close()
-            conn = None
-        if conn is not None and time.monotonic() - self._writer_used > CHECK_IDLE_SECONDS:
-            try:
-                conn.execute("")
-            except psycopg.Error:
-                conn.close()
-                conn = None
-        if conn is None:
-            conn = connect(self.url)
-        self._writer_conn = conn
-        return conn
+        self._writer_conn = reuse_or_connect(self._writer_conn, self._writer_used, self.url)
+        return self._writer_conn
 
     def write_fulfillments(
         self, batch: Sequence[FulfillmentRequest], idempotency_hours: int

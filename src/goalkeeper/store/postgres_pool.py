@@ -87,14 +87,7 @@ class Pool:
                 if left <= 0 or not self._cond.wait(left):
                     raise StorageUnavailable(message="no database connection free in time")
         try:
-            if conn is not None and time.monotonic() - since > CHECK_IDLE_SECONDS:
-                try:
-                    conn.execute("")
-                except psycopg.Error:
-                    conn.close()
-                    conn = None
-            if conn is None:
-                conn = connect(self._url)
+            conn = reuse_or_connect(conn, since, self._url)
         except BaseException:
             self._forget()
             raise
@@ -134,6 +127,21 @@ class Pool:
             self._count -= len(idle)
         for conn, _ in idle:
             conn.close()
+
+
+def reuse_or_connect(conn: Connection | None, last_used: float, url: str) -> Connection:
+    """``conn`` if it is still usable (checked with a round trip after an idle second),
+    else a new connection: the server may have restarted while it sat unused."""
+    if conn is not None and (conn.closed or conn.broken):
+        conn.close()
+        conn = None
+    if conn is not None and time.monotonic() - last_used > CHECK_IDLE_SECONDS:
+        try:
+            conn.execute("")
+        except psycopg.Error:
+            conn.close()
+            conn = None
+    return conn if conn is not None else connect(url)
 
 
 def connect(url: str) -> Connection:

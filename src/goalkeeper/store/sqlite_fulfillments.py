@@ -46,6 +46,14 @@ def _chunk_sizes(n: int, cap: int) -> Iterator[int]:
             n -= size
 
 
+def _recognized(req: FulfillmentRequest, account_id: int, channel: str) -> bool:
+    """A registered GUID counts for ``req`` only in its own account and, when the request
+    names a channel, only on that channel; otherwise it answers as unknown."""
+    return account_id == req.account_id and (
+        req.channel is None or req.channel is Channel.ALL or channel == req.channel.value
+    )
+
+
 def ts(value: dt.datetime) -> str:
     """A datetime as the UTC text stored in SQLite."""
     return value.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")[:26]
@@ -136,15 +144,7 @@ class SqliteFulfillments(SqliteReports):
 
             for i, req in enumerate(batch):
                 row = recipients.get(req.guid)
-                if (
-                    row is None
-                    or row[0] != req.account_id
-                    or (
-                        req.channel is not None
-                        and req.channel is not Channel.ALL
-                        and row[3] != req.channel.value
-                    )
-                ):
+                if row is None or not _recognized(req, row[0], row[3]):
                     outcomes[i] = MessageGuidNotRecognized()
                     continue
                 goal_key = (req.account_id, req.goal_id)
@@ -232,15 +232,7 @@ class SqliteFulfillments(SqliteReports):
             row = execute(
                 "SELECT account_id, channel FROM recipients WHERE guid = ?", (req.guid,)
             ).fetchone()
-            if (
-                row is None
-                or row[0] != req.account_id
-                or (
-                    req.channel is not None
-                    and req.channel is not Channel.ALL
-                    and row[1] != req.channel.value
-                )
-            ):
+            if row is None or not _recognized(req, row[0], row[1]):
                 outcomes.append(MessageGuidNotRecognized())
                 continue
             goal_key = (req.account_id, req.goal_id)
