@@ -58,7 +58,16 @@ class SqliteStore(SqliteFulfillments):
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 10000")
-            conn.execute("PRAGMA journal_mode = WAL")
+            # Turning a new database to WAL takes an exclusive lock that the busy timeout
+            # does not wait for: connections opening at once (several processes starting
+            # together) take turns under the writers' file lock instead.
+            with self._write_lock:
+                assert self._lock_fd is not None, "store is closed"
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                try:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                finally:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             self._local.conn = conn
