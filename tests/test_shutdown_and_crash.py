@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +16,19 @@ from tests.fixtures import World
 from tests.load import Load
 
 pytestmark = pytest.mark.blackbox
+
+
+def children_of(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting for whoever adopted it to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def stored_values(store: Store, world: World) -> Counter[int]:
@@ -51,10 +65,17 @@ def test_sigkill_loses_nothing_acknowledged(
     assert server.process is not None
     load = Load(server.base_url, clients=16, json_key=world.ingest_key).start()
     load.wait_for_acks(acks_before_kill)
+    writers = children_of(server.process.pid)
+    assert writers, "the server runs its writer in a child process"
     os.kill(server.process.pid, signal.SIGKILL)
     server.process.wait(timeout=10)
     result = load.stop()
     assert set(result.statuses) <= {201}, result.statuses
+    # the orphaned writer sees the end of its socket, finishes its batch and exits
+    deadline = time.monotonic() + 10
+    while any(map(running, writers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in writers if running(pid)]
     restarted = Server(database_url, tmp_path / "server.log").start()
     try:
         stored = stored_values(store, world)

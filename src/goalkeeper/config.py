@@ -56,6 +56,12 @@ SETTINGS: tuple[Setting, ...] = (
         "How long the writer waits for more rows while other requests are in flight (microseconds).",
     ),
     Setting(
+        "writer",
+        str,
+        "process",
+        "Where the group-commit writer runs: process (a child process, the default) or thread.",
+    ),
+    Setting(
         "key_cache_seconds",
         float,
         5.0,
@@ -121,6 +127,7 @@ class Config:
     body_timeout_seconds: float = 30.0
     batch_max: int = 512
     batch_wait_us: int = 500
+    writer: str = "process"
     key_cache_seconds: float = 5.0
     idempotency_hours: int = 24
     max_occurred_age_days: int = 90

@@ -17,7 +17,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 
-from goalkeeper.core.writer import Writer
+from goalkeeper.core.writer import FulfillmentWriter
 from goalkeeper.errors import GoalkeeperError, OccurredInFuture, OccurredTooOld
 from goalkeeper.model import FulfillmentRequest, Source, Stored, utcnow
 from goalkeeper.store.base import CheckOutcome, Store, WriteOutcome
@@ -43,7 +43,7 @@ class Fulfillments:
     def __init__(
         self,
         store: Store,
-        writer: Writer,
+        writer: FulfillmentWriter,
         *,
         max_occurred_age_days: int,
         idempotency_hours: int,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from goalkeeper.core.keys import KeyCache
 from goalkeeper.core.ratelimit import RateLimiter
-from goalkeeper.core.writer import Writer
+from goalkeeper.core.writer import FulfillmentWriter
 from goalkeeper.errors import ApiKeyInvalid, GoalkeeperError
 from goalkeeper.model import ApiKey, FulfillmentRequest, Scope, Stored
 
@@ -20,7 +20,7 @@ INGEST_SCOPES = (Scope.ADMIN, Scope.INGEST)
 
 
 class Ingestor:
-    def __init__(self, keys: KeyCache, writer: Writer, limiter: RateLimiter):
+    def __init__(self, keys: KeyCache, writer: FulfillmentWriter, limiter: RateLimiter):
         self.keys = keys
         self.writer = writer
         self.limiter = limiter

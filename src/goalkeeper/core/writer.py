@@ -17,6 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from goalkeeper.errors import GoalkeeperError, InternalError, StorageUnavailable
 from goalkeeper.model import FulfillmentRequest
@@ -26,6 +27,21 @@ from goalkeeper.store.base import Store, WriteOutcome
 log = logging.getLogger("goalkeeper.writer")
 
 _Item = tuple[FulfillmentRequest, "asyncio.Future[WriteOutcome]"]
+
+
+class FulfillmentWriter(Protocol):
+    """What the front doors need of a writer: :class:`Writer` (a thread) or
+    :class:`goalkeeper.core.writer_process.ProcessWriter` (a child process)."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def expect(self, delta: int) -> None: ...
+
+    async def submit(self, request: FulfillmentRequest) -> WriteOutcome: ...
+
+    async def submit_many(self, requests: Sequence[FulfillmentRequest]) -> list[WriteOutcome]: ...
 
 
 class Writer:
@@ -142,8 +158,7 @@ class Writer:
     def _run(self) -> None:
         loop = self._loop
         assert loop is not None
-        failed_batches = 0
-        last_logged = 0.0
+        batches = BatchWriter(self._store, self._idempotency_hours)
         while True:
             items = self._take()
             if items is None:
@@ -151,36 +166,48 @@ class Writer:
             if not items:
                 continue
             started = time.perf_counter()
-            outcomes: list[WriteOutcome] | GoalkeeperError
-            try:
-                outcomes = self._store.write_fulfillments(
-                    [request for request, _ in items], self._idempotency_hours
-                )
-                if failed_batches:
-                    log.warning("writes succeed again after %d failed batches", failed_batches)
-                    failed_batches = 0
-            except GoalkeeperError as exc:
-                # While the database is down every batch fails: one line, then one every
-                # ten seconds, not one per batch.
-                failed_batches += 1
-                if failed_batches == 1 or time.monotonic() - last_logged >= 10:
-                    log.warning(
-                        "batch of %d failed (%d failed batches so far): %s",
-                        len(items),
-                        failed_batches,
-                        exc.message,
-                    )
-                    last_logged = time.monotonic()
-                if isinstance(exc, StorageUnavailable):
-                    DATABASE_ERRORS.inc()
-                outcomes = exc
-            except Exception:
-                log.exception("batch of %d failed unexpectedly", len(items))
-                outcomes = InternalError()
-            elapsed = time.perf_counter() - started
+            outcomes = batches.write([request for request, _ in items])
+            if isinstance(outcomes, StorageUnavailable):
+                DATABASE_ERRORS.inc()
             if self._on_batch is not None:
-                self._on_batch(len(items), elapsed)
+                self._on_batch(len(items), time.perf_counter() - started)
             loop.call_soon_threadsafe(_resolve, [f for _, f in items], outcomes)
+
+
+class BatchWriter:
+    """One batch, one transaction: the outcomes, or the one error every request gets.
+
+    While the database is down every batch fails: that is logged once, then once every
+    ten seconds, not once per batch. Shared by the writer thread and the writer process.
+    """
+
+    def __init__(self, store: Store, idempotency_hours: int):
+        self._store = store
+        self._idempotency_hours = idempotency_hours
+        self._failed = 0
+        self._last_logged = 0.0
+
+    def write(self, batch: Sequence[FulfillmentRequest]) -> list[WriteOutcome] | GoalkeeperError:
+        try:
+            outcomes = self._store.write_fulfillments(batch, self._idempotency_hours)
+        except GoalkeeperError as exc:
+            self._failed += 1
+            if self._failed == 1 or time.monotonic() - self._last_logged >= 10:
+                log.warning(
+                    "batch of %d failed (%d failed batches so far): %s",
+                    len(batch),
+                    self._failed,
+                    exc.message,
+                )
+                self._last_logged = time.monotonic()
+            return exc
+        except Exception:
+            log.exception("batch of %d failed unexpectedly", len(batch))
+            return InternalError()
+        if self._failed:
+            log.warning("writes succeed again after %d failed batches", self._failed)
+            self._failed = 0
+        return outcomes
 
 
 def _resolve(

@@ -20,7 +20,8 @@ from goalkeeper.config import Config
 from goalkeeper.core.ingest import Ingestor
 from goalkeeper.core.keys import KeyCache
 from goalkeeper.core.ratelimit import RateLimiter
-from goalkeeper.core.writer import Writer
+from goalkeeper.core.writer import FulfillmentWriter, Writer
+from goalkeeper.core.writer_process import ProcessWriter
 from goalkeeper.errors import InternalError, NotFound
 from goalkeeper.store import Store, open_store
 from goalkeeper.web.expertsender_read import READ_PATHS, ExpertSenderReads
@@ -52,13 +53,27 @@ class Goalkeeper:
             else open_store(config.database_url, pool_size=config.pool_size)
         )
         self.keys = KeyCache(self.store, config.key_cache_seconds)
-        self.writer = Writer(
-            self.store,
-            batch_max=config.batch_max,
-            batch_wait_us=config.batch_wait_us,
-            idempotency_hours=config.idempotency_hours,
-            on_batch=observability.observe_batch,
-        )
+        self.writer: FulfillmentWriter
+        if config.writer == "process":
+            self.writer = ProcessWriter(
+                config.database_url,
+                batch_max=config.batch_max,
+                batch_wait_us=config.batch_wait_us,
+                idempotency_hours=config.idempotency_hours,
+                on_batch=observability.observe_batch,
+                log_format=config.log_format,
+                log_level=config.log_level,
+            )
+        elif config.writer == "thread":
+            self.writer = Writer(
+                self.store,
+                batch_max=config.batch_max,
+                batch_wait_us=config.batch_wait_us,
+                idempotency_hours=config.idempotency_hours,
+                on_batch=observability.observe_batch,
+            )
+        else:
+            raise ValueError(f"GOALKEEPER_WRITER must be process or thread, not {config.writer!r}")
         self.limiter = RateLimiter(self.store, config.rate_limit, config.tracker_rate_limit)
         self.ingestor = Ingestor(self.keys, self.writer, self.limiter)
         self.deadlines = BodyDeadlines(config.body_timeout_seconds)

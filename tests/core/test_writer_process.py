@@ -1,0 +1,156 @@
+"""The writer in its own process, over a real store: the same answers as the thread,
+errors carried across, a dead child replaced, and nothing written after a 503."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from goalkeeper.core.writer_process import ProcessWriter, decode_outcome, encode_outcome
+from goalkeeper.errors import (
+    GoalNotRecognized,
+    MessageGuidNotRecognized,
+    RateLimited,
+    StorageUnavailable,
+)
+from goalkeeper.model import Stored
+from goalkeeper.store import Store
+from tests.core.test_writer import request
+from tests.fixtures import SMS_GUID, UNKNOWN_GUID, World
+
+
+def run_with_process_writer(
+    database_url: str, batch_max: int, body: Callable[[ProcessWriter], Awaitable[Any]]
+) -> tuple[Any, list[int]]:
+    """What ``body`` returns with a started writer process (stopped afterwards), and
+    the batch sizes it reported."""
+    sizes: list[int] = []
+
+    async def main() -> Any:
+        writer = ProcessWriter(
+            database_url, batch_max=batch_max, on_batch=lambda n, _s: sizes.append(n)
+        )
+        writer.start()
+        try:
+            return await body(writer)
+        finally:
+            await writer.stop()
+
+    return asyncio.run(main()), sizes
+
+
+def child_pid(writer: ProcessWriter) -> int:
+    process = writer._process
+    assert process is not None
+    return process.pid
+
+
+def test_outcomes_come_back_in_order_and_batches_respect_batch_max(
+    store: Store, world: World, database_url: str
+) -> None:
+    requests = [request(world, value=i) for i in range(1200)]
+    requests[7] = request(world, guid=UNKNOWN_GUID)
+    requests[9] = request(world, goal=999)
+    outcomes, sizes = run_with_process_writer(
+        database_url, 512, lambda w: w.submit_many(requests[:7] + requests[10:])
+    )
+    assert max(sizes) <= 512 and sum(sizes) == 1197
+    values = {row.id: row.value for row in store.list_fulfillments(world.account_id, 2000)}
+    assert [values[o.fulfillment_id] for o in outcomes] == [*range(7), *range(10, 1200)]
+
+    async def each(writer: ProcessWriter) -> list[Any]:
+        return list(
+            await asyncio.gather(
+                *(writer.submit(r) for r in requests[7:10]), return_exceptions=True
+            )
+        )
+
+    answers, _ = run_with_process_writer(database_url, 512, each)
+    assert isinstance(answers[0], MessageGuidNotRecognized)
+    assert isinstance(answers[1], Stored) and not answers[1].duplicate
+    assert isinstance(answers[2], GoalNotRecognized)
+
+
+def test_errors_cross_the_wire_with_their_class_message_and_headers() -> None:
+    for error in (StorageUnavailable(retry_after=3), RateLimited(retry_after=2)):
+        back = decode_outcome(encode_outcome(error))
+        assert type(back) is type(error)
+        assert (back.status, back.code, back.message) == (error.status, error.code, error.message)
+        assert back.headers == error.headers
+    assert decode_outcome(encode_outcome(Stored(41, duplicate=True))) == Stored(41, True)
+    unknown = decode_outcome(("NoSuchError", "x", {}))
+    assert unknown.status == 500  # type: ignore[union-attr]
+
+
+def test_the_database_url_is_not_on_the_childs_command_line(
+    world: World, database_url: str
+) -> None:
+    async def body(writer: ProcessWriter) -> bytes:
+        await writer.submit(request(world))
+        return Path(f"/proc/{child_pid(writer)}/cmdline").read_bytes()
+
+    cmdline, _ = run_with_process_writer(database_url, 512, body)
+    assert b"goalkeeper.core.writer_process" in cmdline
+    assert database_url.encode() not in cmdline
+
+
+def test_a_dead_child_fails_what_it_held_and_is_replaced(
+    store: Store, world: World, database_url: str
+) -> None:
+    async def body(writer: ProcessWriter) -> tuple[list[Any], Any, int, int]:
+        first = child_pid(writer)
+        await writer.submit(request(world, value=1))
+        os.kill(first, signal.SIGKILL)
+        # requests handed over around the death: each either stored or answered 503
+        around = await asyncio.gather(
+            *(writer.submit(request(world, value=100 + i)) for i in range(50)),
+            return_exceptions=True,
+        )
+        for _ in range(100):  # a new child within the restart interval
+            await asyncio.sleep(0.05)
+            if writer._process is not None and child_pid(writer) != first:
+                break
+        after = await writer.submit(request(world, guid=SMS_GUID, value=2))
+        return around, after, first, child_pid(writer)
+
+    (around, after, first, second), _ = run_with_process_writer(database_url, 512, body)
+    assert second != first
+    assert isinstance(after, Stored)
+    refused = {100 + i for i, o in enumerate(around) if isinstance(o, StorageUnavailable)}
+    accepted = {100 + i for i, o in enumerate(around) if isinstance(o, Stored)}
+    assert refused | accepted == set(range(100, 150))
+    stored = {row.value for row in store.list_fulfillments(world.account_id)}
+    assert accepted <= stored
+    assert not refused & stored  # nothing answered 503 is written afterwards
+
+
+def test_stop_writes_everything_handed_over(store: Store, world: World, database_url: str) -> None:
+    async def main() -> list[Stored]:
+        writer = ProcessWriter(database_url)
+        writer.start()
+        pending = asyncio.gather(*(writer.submit(request(world, value=i)) for i in range(300)))
+        await asyncio.sleep(0)  # handed over, not yet answered
+        await writer.stop()
+        assert writer._process is None
+        return list(await pending)  # type: ignore[arg-type]
+
+    outcomes = asyncio.run(main())
+    assert all(isinstance(o, Stored) for o in outcomes)
+    assert store.count_fulfillments(world.account_id) == 300
+
+
+def test_after_stop_new_requests_are_refused(world: World, database_url: str) -> None:
+    async def main() -> None:
+        writer = ProcessWriter(database_url)
+        writer.start()
+        await writer.stop()
+        with pytest.raises(StorageUnavailable):
+            await writer.submit(request(world))
+
+    asyncio.run(main())
