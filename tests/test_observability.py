@@ -5,13 +5,21 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from starlette.testclient import TestClient
 
-from goalkeeper.store import open_store
+from goalkeeper.config import Config
+from goalkeeper.store import Store, open_store
+from goalkeeper.web.app import Goalkeeper, GuardedApp
 from tests.conftest import Server
 from tests.fixtures import UNKNOWN_GUID, World, build_world, goals_xml
+
+
+def create_app_with_store(config: Config, store: Any) -> GuardedApp:
+    return GuardedApp(Goalkeeper(config, store=store))
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -152,3 +160,46 @@ def test_json_api_fulfillments_are_counted(client: TestClient, world: World) -> 
         == 1
     )
     assert grew("goalkeeper_fulfillments_rejected_total", source="json", reason="invalid_type") == 1
+
+
+class BrokenKeys:
+    """A store whose key lookup has a defect: the last-resort answer is what is tested."""
+
+    def __init__(self, store: Store):
+        self._store = store
+
+    def find_api_key(self, digest: bytes) -> None:
+        raise RuntimeError("a defect")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [("/v2/Api/Goals", "text/xml"), ("/api/v1/goals", "application/json")],
+)
+def test_a_defect_answers_500_in_the_paths_envelope_logged_and_counted(
+    store: Store, world: World, config: Config, path: str, kind: str, caplog: Any
+) -> None:
+    app = create_app_with_store(config, BrokenKeys(store))
+    group = "goals" if path.startswith("/v2") else "api"
+    with TestClient(app, raise_server_exceptions=False) as client:
+        before = metric(client.get("/metrics").text, "goalkeeper_http_requests_total",
+                        route=group, status="500")  # fmt: skip
+        if path.startswith("/v2"):
+            response = client.post(path, content=goals_xml(), headers={"X-Request-Id": "bug-1"})
+        else:
+            response = client.get(
+                path,
+                headers={"Authorization": f"Bearer {world.admin_key}", "X-Request-Id": "bug-1"},
+            )
+        text = client.get("/metrics").text
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith(kind)
+    assert response.headers["x-request-id"] == "bug-1"
+    assert b"a defect" not in response.content  # no stack trace, no internals
+    assert metric(text, "goalkeeper_http_requests_total", route=group, status="500") == before + 1
+    assert any(
+        r.levelname == "ERROR" and "unexpected error" in r.getMessage() for r in caplog.records
+    )

@@ -14,7 +14,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from goalkeeper.errors import GoalkeeperError, MethodNotAllowed, NotFound, SchemaOutdated
+from goalkeeper.errors import (
+    GoalkeeperError,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    SchemaOutdated,
+)
 from goalkeeper.observability import render_metrics
 from goalkeeper.web import api, beacon, dashboard
 from goalkeeper.web.api import reports as api_reports
@@ -34,6 +40,12 @@ def error_response(error: GoalkeeperError) -> Response:
 async def _family_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GoalkeeperError)
     return error_response(exc)
+
+
+async def _defect(_request: Request, _exc: Exception) -> Response:
+    """The last-resort 500 in the JSON envelope. Starlette answers with this, then
+    re-raises, and the outer layer logs the error with the request id."""
+    return error_response(InternalError())
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -83,5 +95,9 @@ def build_site(gk: Goalkeeper) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        exception_handlers={GoalkeeperError: _family_error, HTTPException: _http_error},
+        exception_handlers={
+            GoalkeeperError: _family_error,
+            HTTPException: _http_error,
+            Exception: _defect,
+        },
     )
