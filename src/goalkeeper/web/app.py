@@ -77,7 +77,10 @@ class Goalkeeper:
         self.limiter = RateLimiter(self.store, config.rate_limit, config.tracker_rate_limit)
         self.ingestor = Ingestor(self.keys, self.writer, self.limiter)
         self.deadlines = BodyDeadlines(config.body_timeout_seconds)
-        self.goals = GoalsHandler(self.ingestor, config.max_body_bytes, self.deadlines)
+        self.requests = RequestLog(config.access_log)
+        self.goals = GoalsHandler(
+            self.ingestor, config.max_body_bytes, self.deadlines, self.requests
+        )
         self.reads = ExpertSenderReads(self)
         from goalkeeper.web.site import build_site
 
@@ -160,30 +163,63 @@ def route_group(lower_path: str) -> str:
     return "site"
 
 
-class GuardedApp:
-    """The outermost layer: request id, metrics, access log, and the last-resort 500.
+class RequestLog:
+    """What every answered request leaves behind: its count by route group and status in
+    /metrics, and (when ``access_log`` is on) one access line."""
 
-    Anything unexpected becomes a 500 in the envelope of the path (XML on the
-    ExpertSender paths, JSON elsewhere), never a stack trace.
-    """
-
-    def __init__(self, app: Goalkeeper):
-        self.app = app
-        self.access_log = app.config.access_log
+    def __init__(self, access_log: bool):
+        self.access_log = access_log
         # (route group, status) -> its counter: labels() takes a lock and builds a key
         # on every call, a cost the hot path pays per request otherwise.
         self._requests: dict[tuple[str, int], Any] = {}
 
+    def done(
+        self, group: str, scope: MutableMapping[str, Any], status: int, started: float
+    ) -> None:
+        status = status or 499  # 499: the client left before an answer started
+        counter = self._requests.get((group, status))
+        if counter is None:
+            counter = observability.HTTP_REQUESTS.labels(group, str(status))
+            self._requests[(group, status)] = counter
+        counter.inc()
+        if self.access_log:
+            access.info(
+                "%s %s %d %.1fms",
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+class GuardedApp:
+    """The outermost layer: request id, metrics, access log, and the last-resort 500.
+
+    Anything unexpected becomes a 500 in the envelope of the path (XML on the
+    ExpertSender paths, JSON elsewhere), never a stack trace. The Goals method, the hot
+    path, does the same for itself (:class:`goalkeeper.web.goals.GoalsHandler`), with
+    no layer in between.
+    """
+
+    def __init__(self, app: Goalkeeper):
+        self.app = app
+        self.goals = app.goals
+        self.requests = app.requests
+
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        lower = scope["path"].lower()
+        if lower in GOALS_PATHS:
+            await self.goals(scope, receive, send)
             return
         incoming = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 incoming = value
                 break
-        group = route_group(scope["path"].lower())
+        group = route_group(lower)
         rid = observability.new_request_id(incoming)
         token = observability.request_id.set(rid)
         status = 0
@@ -206,20 +242,7 @@ class GuardedApp:
                 else:
                     await send_json_error(tracked_send, InternalError())
         finally:
-            counter_key = (group, status or 499)
-            counter = self._requests.get(counter_key)
-            if counter is None:
-                counter = observability.HTTP_REQUESTS.labels(counter_key[0], str(counter_key[1]))
-                self._requests[counter_key] = counter
-            counter.inc()
-            if self.access_log:
-                access.info(
-                    "%s %s %d %.1fms",
-                    scope["method"],
-                    scope["path"],
-                    status or 499,
-                    (time.perf_counter() - started) * 1000,
-                )
+            self.requests.done(group, scope, status, started)
             observability.request_id.reset(token)
 
 

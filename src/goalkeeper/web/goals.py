@@ -8,21 +8,29 @@ contract gives for errors, hand the request to the group-commit writer, and answ
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from goalkeeper.core.ingest import Ingestor
-from goalkeeper.errors import GoalkeeperError, InvalidField, MethodNotAllowed
+from goalkeeper.errors import GoalkeeperError, InternalError, InvalidField, MethodNotAllowed
 from goalkeeper.model import FulfillmentRequest, Source
 from goalkeeper.observability import (
     FULFILLMENTS_ACCEPTED,
     FULFILLMENTS_DUPLICATE,
     FULFILLMENTS_REJECTED,
+    new_request_id,
+    request_id,
 )
 from goalkeeper.web.responses import CACHE_PRIVATE, Send, send_response, send_xml_error
 from goalkeeper.wire import expertsender as es
 from goalkeeper.wire.body import BodyDeadlines, ClientDisconnected, Receive, decode_content
 
+if TYPE_CHECKING:
+    from goalkeeper.web.app import RequestLog
+
+log = logging.getLogger("goalkeeper.web")
 _MAX_IDEMPOTENCY_KEY = 255
 ACCEPTED = FULFILLMENTS_ACCEPTED.labels("xml")
 DUPLICATE = FULFILLMENTS_DUPLICATE.labels("xml")
@@ -40,18 +48,28 @@ def idempotency_key(raw: bytes | None) -> str | None:
 
 
 class GoalsHandler:
-    def __init__(self, ingestor: Ingestor, max_body_bytes: int, deadlines: BodyDeadlines):
+    """The Goals method, guarding itself as :class:`goalkeeper.web.app.GuardedApp` guards
+    every other route (request id, metrics, access log, last-resort 500), so that the
+    hot path passes through no extra layer."""
+
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        max_body_bytes: int,
+        deadlines: BodyDeadlines,
+        requests: RequestLog,
+    ):
         self.ingestor = ingestor
         self.limit = max_body_bytes
         self.deadlines = deadlines
+        self.requests = requests
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
-        if scope["method"] != "POST":
-            await send_xml_error(send, MethodNotAllowed("POST"))
-            return
+        started = time.perf_counter()
         content_length: int | None = None
         encoding: bytes | None = None
         idem: bytes | None = None
+        incoming: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"content-length":
                 content_length = int(value) if value.isdigit() else None
@@ -59,6 +77,42 @@ class GoalsHandler:
                 encoding = value
             elif name == b"idempotency-key":
                 idem = value
+            elif name == b"x-request-id":
+                incoming = value
+        rid = new_request_id(incoming)
+        token = request_id.set(rid)
+        rid_header = (b"x-request-id", rid.encode())
+        status = 0
+        try:
+            status = await self._answer(
+                scope, receive, send, rid_header, content_length, encoding, idem
+            )
+        except Exception:
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            try:
+                await send_xml_error(send, InternalError(), rid_header)
+                status = 500
+            except Exception:  # the answer had already started: nothing more to say
+                pass
+        finally:
+            self.requests.done("goals", scope, status, started)
+            request_id.reset(token)
+
+    async def _answer(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Receive,
+        send: Send,
+        rid_header: tuple[bytes, bytes],
+        content_length: int | None,
+        encoding: bytes | None,
+        idem: bytes | None,
+    ) -> int:
+        """Answer one request; its status (0 when the client left first)."""
+        if scope["method"] != "POST":
+            error: GoalkeeperError = MethodNotAllowed("POST")
+            await send_xml_error(send, error, rid_header)
+            return error.status
         writer = self.ingestor.writer
         writer.expect(1)
         expected = True
@@ -83,12 +137,13 @@ class GoalsHandler:
             stored = await self.ingestor.fulfill(request)
         except GoalkeeperError as error:
             REJECTED.labels("xml", error.code).inc()
-            await send_xml_error(send, error)
-            return
+            await send_xml_error(send, error, rid_header)
+            return error.status
         except ClientDisconnected:
-            return
+            return 0
         finally:
             if expected:
                 writer.expect(-1)
         (DUPLICATE if stored.duplicate else ACCEPTED).inc()
-        await send_response(send, 201, [CACHE_PRIVATE])
+        await send_response(send, 201, [CACHE_PRIVATE, rid_header])
+        return 201

@@ -27,9 +27,9 @@ def _extra(error: GoalkeeperError) -> Headers:
     return [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
 
 
-async def send_xml_error(send: Send, error: GoalkeeperError) -> None:
+async def send_xml_error(send: Send, error: GoalkeeperError, *more: tuple[bytes, bytes]) -> None:
     """An error on the ExpertSender paths: always the XML envelope, never empty."""
-    headers = [CACHE_PRIVATE, XML_TYPE, *_extra(error)]
+    headers = [CACHE_PRIVATE, XML_TYPE, *_extra(error), *more]
     await send_response(send, error.status, headers, error_body(error.status, error.message))
 
 
