@@ -23,9 +23,15 @@ _GUID = re.compile(
     re.ASCII | re.IGNORECASE | re.VERBOSE,
 )
 
+_D_FORM = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII | re.IGNORECASE
+)
+
 
 def parse_guid(text: str) -> bytes | None:
     """The 16 bytes of a GUID in any .NET form, or None if ``text`` is not one."""
+    if len(text) == 36 and _D_FORM.fullmatch(text):  # the usual form, checked first
+        return bytes.fromhex(text.replace("-", ""))
     if len(text) > 38:
         return None
     match = _GUID.fullmatch(text)

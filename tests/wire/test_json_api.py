@@ -34,7 +34,16 @@ def test_guids_in_every_net_form(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", [" C7015756-95F3-4509-8C6C-759FEEC48F91", "C7015756-95F3-4509-8C6C-759FEEC48F9", ""]
+    "text",
+    [
+        " C7015756-95F3-4509-8C6C-759FEEC48F91",
+        "C7015756-95F3-4509-8C6C-759FEEC48F9",
+        "",
+        "C7015756-95F3-4509-8C6C-759FEEC48F9 ",  # 36 characters, a space for a digit
+        "C7015756-95F3-4509-8C6C-759FEEC48F\u0669\u0661",  # Arabic-Indic digits
+        "C701575-695F3-4509-8C6C-759FEEC48F91",  # a hyphen out of place
+        "C7015756-95F3-4509-8C6C-759FEEC48F91-",
+    ],
 )
 def test_guids_are_not_trimmed_or_guessed(text: str) -> None:
     with pytest.raises(GuidInvalid):
