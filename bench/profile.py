@@ -1,11 +1,13 @@
 """Where a Goals request's time goes: goalkeeper under wrk load, sampled by py-spy.
 
 Seeds a database (1M recipients by default), starts ``goalkeeper serve``, drives the
-XML Goals path with wrk at 64 connections, and samples the server with py-spy (installed
-into the virtual environment, pinned, when missing). Prints, per thread, its CPU time per
-answered request (from /proc), and the time it held the GIL per request by part of the
-code (py-spy --gil). Python runs one thread at a time, so GIL time added over the
-threads is the ceiling on requests per second, whatever the cores.
+XML Goals path with wrk at 64 connections, and samples the server process and its
+writer process with py-spy (installed into the virtual environment, pinned, when
+missing). Prints, per thread of each process, its CPU time per answered request (from
+/proc); for the server, the time its threads held the GIL per request by part of the
+code (py-spy --gil: Python runs one thread at a time, so GIL time added over a
+process's threads is the ceiling on its requests per second); for the writer process,
+where its time goes while it is not waiting for work (fsync included).
 
     .venv/bin/python bench/profile.py [--seconds 8] [--recipients 1000000]
 """
@@ -47,6 +49,7 @@ PARTS = [
     ("row insert", r"insert_pending|write_fulfillments\.<locals>\.stored"),
     ("BEGIN/COMMIT (fsync)", r"SqliteStore\._write"),
     ("batch assembly", r"write_fulfillments|Writer\._take|Writer\._run"),
+    ("writer process: frames in and out", r"writer_process\.py"),
 ]  # fmt: skip
 
 
@@ -117,40 +120,47 @@ def main() -> int:
         try:
             server.first_201(run.goals_body(seeded.key, seeded.guids[0]))
             run.run_wrk(wrk, port, 64, 2, guid_file, seeded.key)  # warm-up
-            raw = work / "profile.txt"
-            spy = subprocess.Popen(
-                [py_spy, "record", "-p", str(server.proc.pid), "-d", str(args.seconds + 1),
-                 "-r", str(args.rate), "-f", "raw", "--threads", "--gil", "--nonblocking",
-                 "-o", str(raw)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+            pids = {"server": server.proc.pid}
+            for pid in server.children():
+                pids["writer process"] = pid
+            raws = {name: work / f"{name}.txt" for name in pids}
+            spies = []
+            for name, pid in pids.items():
+                gil = ["--gil"] if name == "server" else []
+                command = [py_spy, "record", "-p", str(pid), "-d", str(args.seconds + 1),
+                           "-r", str(args.rate), "-f", "raw", "--threads", "--nonblocking",
+                           *gil, "-o", str(raws[name])]  # fmt: skip
+                spies.append(
+                    subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                )
             time.sleep(0.5)
-            cpu, threads = server.cpu_seconds(), thread_cpu(server.proc.pid)
+            threads = {name: thread_cpu(pid) for name, pid in pids.items()}
             load = run.run_wrk(wrk, port, 64, args.seconds, guid_file, seeded.key)
-            cpu, threads = server.cpu_seconds() - cpu, _minus(thread_cpu(server.proc.pid), threads)
-            spy.wait(60)
+            threads = {name: _minus(thread_cpu(pid), threads[name]) for name, pid in pids.items()}
+            for spy in spies:
+                spy.wait(60)
         finally:
             server.stop()
-        parts, names = categorize(raw)
+        profiles = {name: categorize(raw) for name, raw in raws.items()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     requests = max(1, load.created)
-    print(
-        f"{load.rps:,.0f} requests/s, p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms;"
-        f" server CPU {cpu / requests * 1e6:.1f} us a request"
-    )
-    for tid, seconds in sorted(threads.items(), key=lambda kv: -kv[1]):
-        if seconds > 0:
-            print(f"  CPU {seconds / requests * 1e6:6.1f} us a request  {names.get(tid, tid)}")
-    for thread, counter in sorted(parts.items(), key=lambda kv: -sum(kv[1].values())):
-        total = sum(counter.values())
-        us = total / args.rate / requests * 1e6
-        print(f"\n{thread}: held the GIL {us:.1f} us a request")
-        for part, samples in counter.most_common():
-            print(
-                f"  {samples / args.rate / requests * 1e6:6.1f} us  {samples / total:6.1%}  {part}"
-            )
+    print(f"{load.rps:,.0f} requests/s, p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms")
+    for process, (parts, names) in profiles.items():
+        cpu = sum(threads[process].values())
+        print(f"\n{process}: CPU {cpu / requests * 1e6:.1f} us a request")
+        for tid, seconds in sorted(threads[process].items(), key=lambda kv: -kv[1]):
+            if seconds > 0:
+                print(f"  CPU {seconds / requests * 1e6:6.1f} us a request  {names.get(tid, tid)}")
+        held = "held the GIL" if process == "server" else "busy (not waiting for work)"
+        for thread, counter in sorted(parts.items(), key=lambda kv: -sum(kv[1].values())):
+            total = sum(counter.values())
+            us = total / args.rate / requests * 1e6
+            print(f"  {thread}: {held} {us:.1f} us a request")
+            for part, samples in counter.most_common():
+                share = samples / args.rate / requests * 1e6
+                print(f"    {share:6.1f} us  {samples / total:6.1%}  {part}")
     return 0
 
 

@@ -63,14 +63,18 @@ def encode_request(r: FulfillmentRequest) -> _Wire:
             r.idempotency_key, r.occurred_at)  # fmt: skip
 
 
+_CHANNELS = {c.value: c for c in Channel}
+_SOURCES = {s.value: s for s in Source}
+
+
 def decode_request(w: _Wire) -> FulfillmentRequest:
     return FulfillmentRequest(
         account_id=w[0],
         goal_id=w[1],
         guid=w[2],
         value=w[3],
-        channel=None if w[4] is None else Channel(w[4]),
-        source=Source(w[5]),
+        channel=None if w[4] is None else _CHANNELS[w[4]],
+        source=_SOURCES[w[5]],
         idempotency_key=w[6],
         occurred_at=w[7],
     )
