@@ -1,6 +1,7 @@
 """The group-commit writer: many concurrent requests, one transaction, then the answers.
 
-Requests hand a validated :class:`FulfillmentRequest` to :meth:`Writer.submit` and
+This is the writer thread (``GOALKEEPER_WRITER=thread``); by default the same batching
+runs in a child process, :mod:`goalkeeper.core.writer_process`. Requests hand a validated :class:`FulfillmentRequest` to :meth:`Writer.submit` and
 await its outcome. One thread per process takes whatever is queued (up to
 ``batch_max``), writes it in one transaction through the store, and only after the
 commit resolves each request's future. While the thread commits, new requests queue

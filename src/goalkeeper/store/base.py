@@ -1,7 +1,8 @@
 """What every storage backend offers the core, and what they share.
 
-A store is synchronous and thread-safe: the core calls it from the writer thread (the
-hot path, batched) and from worker threads (admin and report calls). Each backend
+A store is synchronous and thread-safe: the core calls it from the writer (the hot
+path, batched; in the writer process or the writer thread) and from worker threads
+(admin and report calls). Each backend
 keeps its SQL to itself; nothing above this package sees a dialect.
 """
 
