@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import enum
 import uuid
+from typing import NamedTuple
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -88,9 +89,12 @@ class Recipient:
     list: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class FulfillmentRequest:
-    """One validated fulfillment on its way to the writer."""
+class FulfillmentRequest(NamedTuple):
+    """One validated fulfillment on its way to the writer.
+
+    A named tuple, not a frozen dataclass: as immutable, and built in half the time,
+    which counts twice per Goals request (in the server and in the writer process).
+    """
 
     account_id: int
     goal_id: int
