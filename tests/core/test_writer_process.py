@@ -154,3 +154,17 @@ def test_after_stop_new_requests_are_refused(world: World, database_url: str) ->
             await writer.submit(request(world))
 
     asyncio.run(main())
+
+
+def test_the_child_imports_from_the_paths_the_server_process_added(
+    world: World, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    async def body(writer: ProcessWriter) -> bytes:
+        await writer.submit(request(world))
+        return Path(f"/proc/{child_pid(writer)}/environ").read_bytes()
+
+    environ, _ = run_with_process_writer(database_url, 512, body)
+    variables = dict(entry.split(b"=", 1) for entry in environ.split(b"\0") if b"=" in entry)
+    assert str(tmp_path).encode() in variables[b"PYTHONPATH"].split(os.pathsep.encode())

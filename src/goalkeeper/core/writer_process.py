@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import pickle
 import signal
 import socket
@@ -170,10 +171,14 @@ class ProcessWriter:
         ours, theirs = socket.socketpair()
         # A fresh interpreter: it shares no database handle with this process, and no
         # main module of the embedding program is run again in it.
+        # It imports goalkeeper from wherever this process did, even when that is a
+        # path the embedding program added to sys.path itself.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         process = subprocess.Popen(
             [sys.executable, "-m", "goalkeeper.core.writer_process", str(theirs.fileno())],
             pass_fds=(theirs.fileno(),),
             stdin=subprocess.DEVNULL,
+            env=env,
         )
         theirs.close()
         ours.setblocking(False)
