@@ -109,16 +109,7 @@ class Writer:
             raise StorageUnavailable()
         futures: list[asyncio.Future[WriteOutcome]] = [loop.create_future() for _ in requests]
         self._queue.put(list(zip(requests, futures, strict=True)))
-        outcomes: list[WriteOutcome] = []
-        failure: BaseException | None = None
-        for future in futures:
-            try:
-                outcomes.append(await future)
-            except GoalkeeperError as exc:
-                failure = failure or exc
-        if failure is not None:
-            raise failure
-        return outcomes
+        return await outcomes_of(futures)
 
     # -- the thread -----------------------------------------------------------------------
 
@@ -173,6 +164,21 @@ class Writer:
             if self._on_batch is not None:
                 self._on_batch(len(items), time.perf_counter() - started)
             loop.call_soon_threadsafe(_resolve, [f for _, f in items], outcomes)
+
+
+async def outcomes_of(futures: Sequence[asyncio.Future[WriteOutcome]]) -> list[WriteOutcome]:
+    """Every future's outcome, in order; a storage failure raises (the first one) once
+    every transaction has answered."""
+    outcomes: list[WriteOutcome] = []
+    failure: BaseException | None = None
+    for future in futures:
+        try:
+            outcomes.append(await future)
+        except GoalkeeperError as exc:
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+    return outcomes
 
 
 class BatchWriter:

@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from goalkeeper import errors
+from goalkeeper.core.writer import BatchWriter, outcomes_of
 from goalkeeper.errors import GoalkeeperError, InternalError, StorageUnavailable
 from goalkeeper.model import Channel, FulfillmentRequest, Source, Stored
 from goalkeeper.observability import DATABASE_ERRORS
@@ -292,17 +293,7 @@ class ProcessWriter:
 
         A storage failure raises (the first one) once every transaction has answered.
         """
-        futures = [self._enqueue(request) for request in requests]
-        outcomes: list[WriteOutcome] = []
-        failure: BaseException | None = None
-        for future in futures:
-            try:
-                outcomes.append(await future)
-            except GoalkeeperError as exc:
-                failure = failure or exc
-        if failure is not None:
-            raise failure
-        return outcomes
+        return await outcomes_of([self._enqueue(request) for request in requests])
 
     def _flush(self) -> None:
         """Everything submitted this loop turn, to the child in one frame."""
@@ -394,7 +385,6 @@ def child_main(fd: int) -> None:
     _, database_url, batch_max, batch_wait_us, idempotency_hours, log_format, log_level = settings[
         0
     ]
-    from goalkeeper.core.writer import BatchWriter
     from goalkeeper.observability import configure_logging
     from goalkeeper.store import open_store
 
