@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,3 +35,26 @@ def test_booleans_and_bad_values() -> None:
 def test_environment_round_trip() -> None:
     config = Config(port=1234, access_log=True, key_cache_seconds=0.5)
     assert Config.load(environ=config.to_environ()) == config
+
+
+def test_settings_with_choices_refuse_anything_else() -> None:
+    assert Config.load(environ={"GOALKEEPER_WRITER": "thread"}).writer == "thread"
+    with pytest.raises(ValueError, match="GOALKEEPER_WRITER must be process or thread"):
+        Config.load(environ={"GOALKEEPER_WRITER": "threads"})
+    with pytest.raises(ValueError, match="GOALKEEPER_LOG_FORMAT must be text or json"):
+        Config.load({"log_format": "xml"}, environ={})
+
+
+def test_serve_refuses_a_bad_setting_before_touching_the_database(tmp_path: Path) -> None:
+    database = tmp_path / "never.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "goalkeeper", "serve", "--database", f"sqlite:///{database}"],
+        env={**os.environ, "GOALKEEPER_WRITER": "bogus"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "GOALKEEPER_WRITER must be process or thread, not 'bogus'" in done.stderr
+    assert "Created account" not in done.stderr
+    assert not database.exists()

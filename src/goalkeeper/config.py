@@ -19,6 +19,7 @@ class Setting:
     type: type
     default: Any
     help: str
+    choices: tuple[str, ...] = ()  # the only values allowed, when not empty
 
     @property
     def env(self) -> str:
@@ -60,6 +61,7 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         "process",
         "Where the group-commit writer runs: process (a child process, the default) or thread.",
+        ("process", "thread"),
     ),
     Setting(
         "key_cache_seconds",
@@ -92,7 +94,7 @@ SETTINGS: tuple[Setting, ...] = (
         8,
         "PostgreSQL connections per process for reads (the writer has its own).",
     ),
-    Setting("log_format", str, "text", "Log format: text or json."),
+    Setting("log_format", str, "text", "Log format: text or json.", ("text", "json")),
     Setting("log_level", str, "info", "Log level: debug, info, warning or error."),
     Setting("access_log", bool, False, "Log one line per HTTP request."),
 )
@@ -109,11 +111,14 @@ def _convert(setting: Setting, raw: Any) -> Any:
             return False
         raise ValueError(f"{setting.env} must be true or false, not {raw!r}")
     try:
-        return setting.type(raw)
+        value = setting.type(raw)
     except (TypeError, ValueError):
         raise ValueError(
             f"{setting.env} must be of type {setting.type.__name__}, not {raw!r}"
         ) from None
+    if setting.choices and value not in setting.choices:
+        raise ValueError(f"{setting.env} must be {' or '.join(setting.choices)}, not {raw!r}")
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
