@@ -32,6 +32,9 @@ import run  # bench/run.py, beside this file
 PY_SPY = "py-spy==0.4.3"
 
 # (part, pattern on a frame): a sample belongs to the part of its innermost matching frame.
+# A blocked recv() can look busy to py-spy: the writer process waiting for requests.
+WAITING = "waiting for requests (not counted)"
+
 PARTS = [
     ("XML parse", r"parse_goals_document|_parse_plain|_parse_expat|_Collector"),
     ("field conversion", r"expertsender\.py.*(goal_id|goal_value|channel|message_guid|_int32)"
@@ -49,6 +52,7 @@ PARTS = [
     ("row insert", r"insert_pending|write_fulfillments\.<locals>\.stored"),
     ("BEGIN/COMMIT (fsync)", r"SqliteStore\._write"),
     ("batch assembly", r"write_fulfillments|Writer\._take|Writer\._run"),
+    (WAITING, r"_serve\.<locals>\.read .*writer_process\.py"),
     ("writer process: frames in and out", r"writer_process\.py"),
 ]  # fmt: skip
 
@@ -155,6 +159,7 @@ def main() -> int:
                 print(f"  CPU {seconds / requests * 1e6:6.1f} us a request  {names.get(tid, tid)}")
         held = "held the GIL" if process == "server" else "busy (not waiting for work)"
         for thread, counter in sorted(parts.items(), key=lambda kv: -sum(kv[1].values())):
+            counter.pop(WAITING, None)
             total = sum(counter.values())
             us = total / args.rate / requests * 1e6
             print(f"  {thread}: {held} {us:.1f} us a request")
