@@ -17,7 +17,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from goalkeeper.errors import GoalkeeperError, InternalError, StorageUnavailable
@@ -40,7 +40,7 @@ class FulfillmentWriter(Protocol):
 
     def expect(self, delta: int) -> None: ...
 
-    async def submit(self, request: FulfillmentRequest) -> WriteOutcome: ...
+    def submit(self, request: FulfillmentRequest) -> Awaitable[WriteOutcome]: ...
 
     async def submit_many(self, requests: Sequence[FulfillmentRequest]) -> list[WriteOutcome]: ...
 

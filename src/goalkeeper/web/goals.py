@@ -23,7 +23,7 @@ from goalkeeper.observability import (
     new_request_id,
     request_id,
 )
-from goalkeeper.web.responses import CACHE_PRIVATE, Send, send_response, send_xml_error
+from goalkeeper.web.responses import CACHE_PRIVATE, Send, send_xml_error
 from goalkeeper.wire import expertsender as es
 from goalkeeper.wire.body import BodyDeadlines, ClientDisconnected, Receive, decode_content
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("goalkeeper.web")
 _MAX_IDEMPOTENCY_KEY = 255
+_EMPTY_LENGTH = (b"content-length", b"0")
 ACCEPTED = FULFILLMENTS_ACCEPTED.labels("xml")
 DUPLICATE = FULFILLMENTS_DUPLICATE.labels("xml")
 REJECTED = FULFILLMENTS_REJECTED
@@ -134,7 +135,10 @@ class GoalsHandler:
             )
             writer.expect(-1)
             expected = False
-            stored = await self.ingestor.fulfill(request)
+            # Ingestor.fulfill, one coroutine less on the hot path
+            stored = await writer.submit(request)
+            if isinstance(stored, GoalkeeperError):
+                raise stored
         except GoalkeeperError as error:
             REJECTED.labels("xml", error.code).inc()
             await send_xml_error(send, error, rid_header)
@@ -145,5 +149,7 @@ class GoalsHandler:
             if expected:
                 writer.expect(-1)
         (DUPLICATE if stored.duplicate else ACCEPTED).inc()
-        await send_response(send, 201, [CACHE_PRIVATE, rid_header])
+        headers = [CACHE_PRIVATE, rid_header, _EMPTY_LENGTH]
+        await send({"type": "http.response.start", "status": 201, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
         return 201
