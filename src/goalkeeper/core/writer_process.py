@@ -60,6 +60,7 @@ _WireOutcome = tuple[int, bool] | tuple[str, str, dict[str, str]]
 
 
 def encode_request(r: FulfillmentRequest) -> _Wire:
+    """The request as plain values, in FulfillmentRequest's field order."""
     channel = None if r.channel is None else r.channel.value
     return (r.account_id, r.goal_id, r.guid, r.value, channel, r.source.value,
             r.idempotency_key, r.occurred_at)  # fmt: skip
@@ -70,16 +71,9 @@ _SOURCES = {s.value: s for s in Source}
 
 
 def decode_request(w: _Wire) -> FulfillmentRequest:
-    return FulfillmentRequest(
-        account_id=w[0],
-        goal_id=w[1],
-        guid=w[2],
-        value=w[3],
-        channel=None if w[4] is None else _CHANNELS[w[4]],
-        source=_SOURCES[w[5]],
-        idempotency_key=w[6],
-        occurred_at=w[7],
-    )
+    # positional: the wire keeps FulfillmentRequest's field order
+    channel = None if w[4] is None else _CHANNELS[w[4]]
+    return FulfillmentRequest(w[0], w[1], w[2], w[3], channel, _SOURCES[w[5]], w[6], w[7])
 
 
 def encode_outcome(outcome: WriteOutcome) -> _WireOutcome:

@@ -160,11 +160,25 @@ _PLAIN_ATTRIBUTE = re.compile(rb'[ \t\r\n]+([A-Za-z_][A-Za-z0-9_.:-]*)="[^"]*"')
 
 
 def _repeats_an_attribute(attributes: bytes) -> bool:
-    """Whether the root's attributes name one twice (not well-formed: expat says how)."""
+    """Whether the root's attributes name one twice (not well-formed: expat says how).
+
+    A client sends the same attributes (its namespace declarations) with every
+    request, so the answer for the last few distinct ones is kept.
+    """
     if attributes.count(b"=") < 2:
         return False
-    names = _PLAIN_ATTRIBUTE.findall(attributes)
-    return len(set(names)) != len(names)
+    known = _REPEATS.get(attributes)
+    if known is None:
+        names = _PLAIN_ATTRIBUTE.findall(attributes)
+        known = len(set(names)) != len(names)
+        if len(_REPEATS) >= _REPEATS_KEPT:
+            _REPEATS.clear()
+        _REPEATS[attributes] = known
+    return known
+
+
+_REPEATS: dict[bytes, bool] = {}
+_REPEATS_KEPT = 64
 
 
 def _parse_plain(body: bytes) -> GoalsDocument | None:
