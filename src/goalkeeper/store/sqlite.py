@@ -61,13 +61,8 @@ class SqliteStore(SqliteFulfillments):
             # Turning a new database to WAL takes an exclusive lock that the busy timeout
             # does not wait for: connections opening at once (several processes starting
             # together) take turns under the writers' file lock instead.
-            with self._write_lock:
-                assert self._lock_fd is not None, "store is closed"
-                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-                try:
-                    conn.execute("PRAGMA journal_mode = WAL")
-                finally:
-                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            with self._writers_turn():
+                conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             self._local.conn = conn
@@ -86,12 +81,21 @@ class SqliteStore(SqliteFulfillments):
             self._lock_fd = None
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, exclusive across threads and processes."""
-        conn = self._conn()
+    def _writers_turn(self) -> Iterator[None]:
+        """Exclusive across this store's threads and across processes on the file."""
         with self._write_lock:
             assert self._lock_fd is not None, "store is closed"
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, exclusive across threads and processes."""
+        conn = self._conn()
+        with self._writers_turn():
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -102,8 +106,6 @@ class SqliteStore(SqliteFulfillments):
                 conn.execute("COMMIT")
             except sqlite3.OperationalError as exc:
                 raise StorageUnavailable(message=f"database error: {exc}") from exc
-            finally:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _read(self) -> sqlite3.Connection:
         return self._conn()
