@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
-from goalkeeper.core.writer import Writer
+from goalkeeper.core.writer import FulfillmentWriter, Writer
 from goalkeeper.errors import GoalNotRecognized, MessageGuidNotRecognized, StorageUnavailable
 from goalkeeper.model import FulfillmentRequest, Source, Stored
 from goalkeeper.store import Store
@@ -30,14 +30,18 @@ def request(
     )
 
 
-def run_with_writer(
-    store: Store, batch_max: int, body: Callable[[Writer], Awaitable[Any]]
+W = TypeVar("W", bound=FulfillmentWriter)
+
+
+def run_started(
+    make: Callable[[Callable[[int, float], None]], W], body: Callable[[W], Awaitable[Any]]
 ) -> tuple[Any, list[int]]:
-    """What ``body`` returns with a started writer (stopped afterwards), and batch sizes."""
+    """What ``body`` returns with a started writer (stopped afterwards), and the batch
+    sizes it reported; ``make`` builds the writer around the batch callback."""
     sizes: list[int] = []
 
     async def main() -> Any:
-        writer = Writer(store, batch_max=batch_max, on_batch=lambda n, _s: sizes.append(n))
+        writer = make(lambda n, _s: sizes.append(n))
         writer.start()
         try:
             return await body(writer)
@@ -45,6 +49,12 @@ def run_with_writer(
             await writer.stop()
 
     return asyncio.run(main()), sizes
+
+
+def run_with_writer(
+    store: Store, batch_max: int, body: Callable[[Writer], Awaitable[Any]]
+) -> tuple[Any, list[int]]:
+    return run_started(lambda on_batch: Writer(store, batch_max=batch_max, on_batch=on_batch), body)
 
 
 def test_a_large_hand_over_is_split_into_batches_and_answered_in_order(

@@ -21,28 +21,17 @@ from goalkeeper.errors import (
 )
 from goalkeeper.model import Stored
 from goalkeeper.store import Store
-from tests.core.test_writer import request
+from tests.core.test_writer import request, run_started
 from tests.fixtures import SMS_GUID, UNKNOWN_GUID, World
 
 
 def run_with_process_writer(
     database_url: str, batch_max: int, body: Callable[[ProcessWriter], Awaitable[Any]]
 ) -> tuple[Any, list[int]]:
-    """What ``body`` returns with a started writer process (stopped afterwards), and
-    the batch sizes it reported."""
-    sizes: list[int] = []
-
-    async def main() -> Any:
-        writer = ProcessWriter(
-            database_url, batch_max=batch_max, on_batch=lambda n, _s: sizes.append(n)
-        )
-        writer.start()
-        try:
-            return await body(writer)
-        finally:
-            await writer.stop()
-
-    return asyncio.run(main()), sizes
+    return run_started(
+        lambda on_batch: ProcessWriter(database_url, batch_max=batch_max, on_batch=on_batch),
+        body,
+    )
 
 
 def child_pid(writer: ProcessWriter) -> int:

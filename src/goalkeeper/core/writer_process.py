@@ -205,7 +205,7 @@ class ProcessWriter:
                 await asyncio.wait_for(asyncio.shield(self._closed), _STOP_SECONDS)
             except TimeoutError:
                 log.error("the writer process did not finish within %.0f s", _STOP_SECONDS)
-        self._lost(StorageUnavailable())
+        self._lost()
         process, self._process = self._process, None
         if process is not None:
             try:
@@ -214,8 +214,8 @@ class ProcessWriter:
                 process.kill()
                 await asyncio.to_thread(process.wait)
 
-    def _lost(self, error: GoalkeeperError) -> None:
-        """The child's socket ended: close our end, fail what it had not answered."""
+    def _lost(self) -> None:
+        """The child's socket ended: close our end, fail (503) what it had not answered."""
         loop = self._loop
         sock, self._sock = self._sock, None
         if sock is not None and loop is not None:
@@ -232,13 +232,13 @@ class ProcessWriter:
         pending, self._pending = self._pending, {}
         for future in pending.values():
             if not future.done():
-                future.set_exception(error)
+                future.set_exception(StorageUnavailable())
 
     def _child_died(self) -> None:
         loop = self._loop
         assert loop is not None
         process, self._process = self._process, None
-        self._lost(StorageUnavailable())
+        self._lost()
         code = None
         if process is not None:
             try:
@@ -259,7 +259,9 @@ class ProcessWriter:
         """Tell the writer a request is on its way (+1) or no longer coming (-1)."""
         self._expected += delta
 
-    def _enqueue(self, request: FulfillmentRequest) -> asyncio.Future[WriteOutcome]:
+    def submit(self, request: FulfillmentRequest) -> asyncio.Future[WriteOutcome]:
+        """Queue one request; the future is resolved once its transaction has committed
+        (a future, not a coroutine: the hot path awaits one layer less)."""
         loop = self._loop
         assert loop is not None, "writer not started"
         if self._stopping:
@@ -278,17 +280,12 @@ class ProcessWriter:
         self._flush_scheduled = True
         self._loop.call_soon(self._flush)
 
-    def submit(self, request: FulfillmentRequest) -> asyncio.Future[WriteOutcome]:
-        """Queue one request; the future is resolved once its transaction has committed
-        (a future, not a coroutine: the hot path awaits one layer less)."""
-        return self._enqueue(request)
-
     async def submit_many(self, requests: Sequence[FulfillmentRequest]) -> list[WriteOutcome]:
         """Queue requests in one hand-over, so they share transactions; outcomes in order.
 
         A storage failure raises (the first one) once every transaction has answered.
         """
-        return await outcomes_of([self._enqueue(request) for request in requests])
+        return await outcomes_of([self.submit(request) for request in requests])
 
     def _flush(self) -> None:
         """Everything submitted this loop turn, to the child in one frame."""

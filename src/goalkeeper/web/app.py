@@ -54,7 +54,15 @@ class Goalkeeper:
         )
         self.keys = KeyCache(self.store, config.key_cache_seconds)
         self.writer: FulfillmentWriter
-        if config.writer == "process":
+        if config.writer == "thread":
+            self.writer = Writer(
+                self.store,
+                batch_max=config.batch_max,
+                batch_wait_us=config.batch_wait_us,
+                idempotency_hours=config.idempotency_hours,
+                on_batch=observability.observe_batch,
+            )
+        else:  # "process", the only other value Config accepts
             self.writer = ProcessWriter(
                 config.database_url,
                 batch_max=config.batch_max,
@@ -64,16 +72,6 @@ class Goalkeeper:
                 log_format=config.log_format,
                 log_level=config.log_level,
             )
-        elif config.writer == "thread":
-            self.writer = Writer(
-                self.store,
-                batch_max=config.batch_max,
-                batch_wait_us=config.batch_wait_us,
-                idempotency_hours=config.idempotency_hours,
-                on_batch=observability.observe_batch,
-            )
-        else:
-            raise ValueError(f"GOALKEEPER_WRITER must be process or thread, not {config.writer!r}")
         self.limiter = RateLimiter(self.store, config.rate_limit, config.tracker_rate_limit)
         self.ingestor = Ingestor(self.keys, self.writer, self.limiter)
         self.deadlines = BodyDeadlines(config.body_timeout_seconds)
