@@ -30,7 +30,8 @@ from goalkeeper.model import (
     utcnow,
 )
 from goalkeeper.store.base import Migration, NewGoal, migrations
-from goalkeeper.store.sqlite_fulfillments import SqliteFulfillments, parse_ts, ts
+from goalkeeper.store.sqlite_fulfillments import SqliteFulfillments
+from goalkeeper.store.sqlite_reports import parse_ts, ts
 
 
 class SqliteStore(SqliteFulfillments):

@@ -7,7 +7,6 @@ connections (``_conn``, ``_write``, ``_read``) and the per-process goal cache.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -17,9 +16,7 @@ from goalkeeper.errors import GoalNotRecognized, MessageGuidNotRecognized
 from goalkeeper.model import Channel, Counting, FulfillmentRequest, Stored, utcnow
 from goalkeeper.store.base import CheckOutcome, FulfillmentRow, WriteOutcome
 from goalkeeper.store.counting import Counted, in_window
-from goalkeeper.store.sqlite_reports import SqliteReports
-
-UTC = dt.UTC
+from goalkeeper.store.sqlite_reports import SqliteReports, parse_ts, ts
 
 _INSERT_FULFILLMENTS = (
     "INSERT INTO fulfillments (account_id, goal_id, message_guid, message_id, subscriber_id,"
@@ -52,15 +49,6 @@ def _recognized(req: FulfillmentRequest, account_id: int, channel: str) -> bool:
     return account_id == req.account_id and (
         req.channel is None or req.channel is Channel.ALL or channel == req.channel.value
     )
-
-
-def ts(value: dt.datetime) -> str:
-    """A datetime as the UTC text stored in SQLite."""
-    return value.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")[:26]
-
-
-def parse_ts(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 class SqliteFulfillments(SqliteReports):
@@ -199,25 +187,19 @@ class SqliteFulfillments(SqliteReports):
     def _recipients_of(
         conn: sqlite3.Connection, batch: Sequence[FulfillmentRequest]
     ) -> dict[bytes, Any]:
-        """guid -> [account_id, message_id, subscriber_id, channel, sent_at] for the batch.
-
-        The rows come back as one JSON text: fetching them one by one would release and
-        retake the GIL once a row.
-        """
+        """guid -> (account_id, message_id, subscriber_id, channel, sent_at) for the batch."""
         guids = list({req.guid for req in batch})
         found: dict[bytes, Any] = {}
         start = 0
         for size in _chunk_sizes(len(guids), _LOOKUP_GUIDS):
             chunk = guids[start : start + size]
             start += size
-            (text,) = conn.execute(
-                "SELECT json_group_array(json_array(hex(guid), account_id, message_id,"
-                " subscriber_id, channel, sent_at))"
+            for row in conn.execute(
+                "SELECT guid, account_id, message_id, subscriber_id, channel, sent_at"
                 f" FROM recipients WHERE guid IN ({','.join('?' * len(chunk))})",
                 chunk,
-            ).fetchone()
-            for row in json.loads(text):
-                found[bytes.fromhex(row[0])] = row[1:]
+            ):
+                found[row[0]] = row[1:]
         return found
 
     def check_fulfillments(

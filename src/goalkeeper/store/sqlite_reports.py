@@ -32,12 +32,16 @@ UTC = dt.UTC
 _CHUNK = 400  # keys per IN (...) lookup, under SQLite's bound on parameters
 
 
-def _ts(value: dt.datetime) -> str:
+def ts(value: dt.datetime) -> str:
+    """A datetime as the UTC text stored in SQLite."""
     return value.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")[:26]
 
 
-def _parse(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
+def parse_ts(text: str) -> dt.datetime:
+    """Stored UTC text back as an aware datetime. One C call: the offset is appended
+    rather than set with ``replace``, which costs four times as much on the writer's
+    per-row path."""
+    return dt.datetime.fromisoformat(text + "+00:00")
 
 
 _UPSERT_GOAL = (
@@ -90,7 +94,7 @@ class SqliteReports(CounterReads):
                     f" FROM first_fulfillments WHERE guid IN ({','.join('?' * len(chunk))})",
                     chunk,
                 ):
-                    found[(row[0], row[1], row[2])] = First(row[3], _parse(row[4]), row[5])
+                    found[(row[0], row[1], row[2])] = First(row[3], parse_ts(row[4]), row[5])
             return found
 
         deltas = CounterDeltas()
@@ -116,7 +120,7 @@ class SqliteReports(CounterReads):
                         goal_id,
                         account_id,
                         first.fulfillment_id,
-                        _ts(first.occurred_at),
+                        ts(first.occurred_at),
                         first.value,
                     )
                     for (account_id, goal_id, guid), first in deltas.firsts.items()
@@ -160,14 +164,14 @@ class SqliteReports(CounterReads):
             " value, source, idempotency_key, occurred_at, received_at FROM fulfillments"
             " WHERE account_id = ? AND occurred_at >= ? AND occurred_at < ?"
         )
-        params: list[object] = [account_id, _ts(start), _ts(end)]
+        params: list[object] = [account_id, ts(start), ts(end)]
         if channel is not None:
             sql += " AND channel = ?"
             params.append(channel.value)
         for r in self._read().execute(sql + " ORDER BY occurred_at, id", params):
             yield FulfillmentRow(
                 r[0], r[1], r[2], r[3], r[4], r[5], Channel(r[6]), r[7], r[8], r[9],
-                _parse(r[10]), _parse(r[11]),
+                parse_ts(r[10]), parse_ts(r[11]),
             )  # fmt: skip
 
     def recipients_between(
@@ -177,13 +181,13 @@ class SqliteReports(CounterReads):
             "SELECT guid, account_id, message_id, subscriber_id, channel, sent_at, list"
             " FROM recipients WHERE account_id = ? AND sent_at >= ? AND sent_at < ?"
         )
-        params: list[object] = [account_id, _ts(start), _ts(end)]
+        params: list[object] = [account_id, ts(start), ts(end)]
         if channel is not None:
             sql += " AND channel = ?"
             params.append(channel.value)
         for r in self._read().execute(sql + " ORDER BY sent_at, guid", params):
             yield Recipient(
-                uuid.UUID(bytes=r[0]), r[1], r[2], r[3], Channel(r[4]), _parse(r[5]), r[6]
+                uuid.UUID(bytes=r[0]), r[1], r[2], r[3], Channel(r[4]), parse_ts(r[5]), r[6]
             )
 
     def secret(self, name: str) -> str:
@@ -194,7 +198,7 @@ class SqliteReports(CounterReads):
             conn.execute(
                 "INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (name) DO NOTHING",
-                (name, secrets.token_urlsafe(32), _ts(utcnow())),
+                (name, secrets.token_urlsafe(32), ts(utcnow())),
             )
             row = conn.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()
         return str(row[0])
