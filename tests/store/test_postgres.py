@@ -280,6 +280,35 @@ def test_a_key_locked_by_a_stuck_transaction_elsewhere_is_a_503_not_a_hang(
     assert isinstance(stored, Stored) and not stored.duplicate
 
 
+def test_a_batch_failing_at_its_counters_writes_nothing_and_the_next_one_is_stored(
+    postgres_world: tuple[Store, World, str],
+) -> None:
+    """The counters are written after the rows, in the same transaction: a failure there
+    takes the rows back with it, and the writer's connection is usable again."""
+    store, world, url = postgres_world
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(
+            "CREATE FUNCTION refuse_value() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN IF NEW.value = 666 THEN RAISE EXCEPTION 'refused'; END IF;"
+            " RETURN NEW; END $$"
+        )
+        admin.execute(
+            "CREATE TRIGGER refuse_value BEFORE INSERT ON goal_counters"
+            " FOR EACH ROW EXECUTE FUNCTION refuse_value()"
+        )
+    with pytest.raises(psycopg.Error, match="refused"):
+        store.write_fulfillments([req(world, value=666)], idempotency_hours=24)
+    assert store.count_fulfillments() == 0
+    (stored,) = store.write_fulfillments([req(world, value=5, key="after")], 24)
+    assert isinstance(stored, Stored) and not stored.duplicate
+    assert store.count_fulfillments() == 1
+    with psycopg.connect(url) as conn:  # the counters hold the stored row only
+        assert conn.execute(
+            "SELECT sum(fulfillments), sum(value), sum(recipients) FROM goal_counters"
+        ).fetchone() == (1, 5, 1)
+        assert conn.execute("SELECT count(*) FROM first_fulfillments").fetchone() == (1,)
+
+
 def test_the_read_pool_opens_at_most_pool_size_connections_and_503s_when_all_are_busy(
     postgres_world: tuple[Store, World, str],
 ) -> None:

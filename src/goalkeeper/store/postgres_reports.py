@@ -26,8 +26,6 @@ from goalkeeper.store.counting import (
     Counted,
     CounterDeltas,
     First,
-    GoalKey,
-    in_window,
 )
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -48,6 +46,17 @@ _UPSERT_MESSAGE = (
     " ON CONFLICT (account_id, bucket, message_id, channel) DO UPDATE SET"
     " sends = c.sends + excluded.sends, converted = c.converted + excluded.converted,"
     " fulfillments = c.fulfillments + excluded.fulfillments, value = c.value + excluded.value"
+)
+# A transaction-scoped lock per GUID, taken in one sorted order: batches of several
+# processes that share GUIDs count them one after the other.
+LOCK_GUIDS = (
+    "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT"
+    " hashtextextended(g::text, 7) AS k FROM unnest(%s::uuid[]) AS g ORDER BY 1) AS s"
+)
+# The earliest counted fulfillments already stored for some GUIDs, any goal.
+FIRSTS = (
+    "SELECT account_id, goal_id, guid, fulfillment_id, occurred_at, value"
+    " FROM first_fulfillments WHERE guid = ANY(%s::uuid[])"
 )
 _BUCKET_OF = f"floor(extract(epoch FROM {{0}}) / {BUCKET_SECONDS})::bigint"
 
@@ -70,55 +79,21 @@ class PostgresReports(CounterReads):
     # -- kept with each write -----------------------------------------------------------
 
     @staticmethod
-    def _count_stored(conn: Connection, account_ids: Sequence[int], ids: Sequence[int]) -> None:
-        """Add just-stored fulfillments to the counters (inside their transaction)."""
-        if not ids:
-            return
-        stored = conn.execute(
-            "SELECT f.id, f.account_id, f.goal_id, f.message_guid, f.message_id, f.channel,"
-            " f.value, f.occurred_at, r.sent_at, g.counting, g.window_days"
-            " FROM unnest(%s::bigint[], %s::bigint[]) AS s(account_id, id)"
-            " JOIN fulfillments f ON f.account_id = s.account_id AND f.id = s.id"
-            " JOIN goals g ON g.account_id = f.account_id AND g.id = f.goal_id"
-            " LEFT JOIN recipients r ON r.guid = f.message_guid ORDER BY f.id",
-            (list(account_ids), list(ids)),
-        ).fetchall()
-        rows = [
-            Counted(
-                int(r[1]),
-                int(r[2]),
-                r[3].bytes,
-                int(r[4]),
-                r[5],
-                int(r[6]),
-                int(r[0]),
-                r[7],
-                r[9] == Counting.ONCE_PER_RECIPIENT.value,
-            )
-            for r in stored
-            if in_window(r[7], r[8], r[10])
-        ]
+    def _count_stored(
+        conn: Connection, rows: list[Counted], firsts: Iterable[tuple[Any, ...]]
+    ) -> None:
+        """Add just-stored fulfillments to the counters (inside their transaction).
+
+        ``firsts`` are the rows of :data:`FIRSTS` for the batch's GUIDs, read while the
+        batch held their locks (:data:`LOCK_GUIDS`).
+        """
         if not rows:
             return
-        guids = sorted({r.guid for r in rows})
-        conn.execute(
-            "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT"
-            " hashtextextended(g::text, 7) AS k FROM unnest(%s::uuid[]) AS g ORDER BY 1) AS s",
-            ([uuid.UUID(bytes=g) for g in guids],),
-        )
-
-        def load_firsts(wanted: list[bytes]) -> dict[GoalKey, First]:
-            found = conn.execute(
-                "SELECT account_id, goal_id, guid, fulfillment_id, occurred_at, value"
-                " FROM first_fulfillments WHERE guid = ANY(%s::uuid[])",
-                ([uuid.UUID(bytes=g) for g in wanted],),
-            ).fetchall()
-            return {
-                (int(r[0]), int(r[1]), r[2].bytes): First(int(r[3]), r[4], int(r[5])) for r in found
-            }
-
+        known = {
+            (int(r[0]), int(r[1]), r[2].bytes): First(int(r[3]), r[4], int(r[5])) for r in firsts
+        }
         deltas = CounterDeltas()
-        deltas.add(rows, load_firsts)
+        deltas.add(rows, lambda _guids: known)
         PostgresReports._apply(conn, deltas)
 
     @staticmethod
