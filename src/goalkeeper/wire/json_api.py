@@ -118,11 +118,14 @@ def integer(value: Any, name: str, low: int = INT64_MIN, high: int = INT64_MAX) 
 
 
 def string(value: Any, name: str, max_length: int) -> str:
-    """A string of at most ``max_length`` characters, all encodable (no lone surrogates)."""
+    """A string of at most ``max_length`` characters, all encodable (no lone surrogates),
+    without NUL (which PostgreSQL cannot store in text, so neither backend takes it)."""
     if type(value) is not str:
         raise FieldType(f"{name} must be a string, not {type_name(value)}.")
     if len(value) > max_length:
         raise InvalidField(f"{name} must be at most {max_length} characters.")
+    if "\x00" in value:
+        raise InvalidField(f"{name} must not contain the NUL character (\\u0000).")
     if not value.isascii():
         try:
             value.encode("utf-8")
@@ -312,7 +315,12 @@ class FulfillmentInput(NamedTuple):
 
 def idempotency_key(value: Any, name: str) -> str:
     """An opaque key of 1 to 255 characters, kept exactly as given."""
-    if type(value) is str and 0 < len(value) <= MAX_IDEMPOTENCY_KEY and value.isascii():
+    if (
+        type(value) is str
+        and 0 < len(value) <= MAX_IDEMPOTENCY_KEY
+        and value.isascii()
+        and "\x00" not in value
+    ):
         return value
     key = string(value, name, MAX_IDEMPOTENCY_KEY)
     if not key:
