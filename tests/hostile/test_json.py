@@ -127,7 +127,9 @@ CASES = [
     JsonCase("idempotency-key-number", F, fulfil(idempotency_key=5), 400, "invalid_type"),
     JsonCase("idempotency-key-nul", F, fulfil(idempotency_key="a\u0000b"), 400, "invalid_field"),
     JsonCase("goal-name-nul", G, j({"name": "Pur\u0000chase"}), 400, "invalid_field"),
-    JsonCase("message-name-nul", M, j({"name": "A\u0000", "channel": "Email"}), 400, "invalid_field"),
+    JsonCase(
+        "message-name-nul", M, j({"name": "A\u0000", "channel": "Email"}), 400, "invalid_field"
+    ),
     JsonCase("occurred-at-garbage", F, fulfil(occurred_at="yesterday"), 400, "time_invalid"),
     JsonCase(
         "occurred-at-no-offset", F, fulfil(occurred_at="2026-11-01T10:00:00"), 400, "time_invalid"
