@@ -7,6 +7,7 @@ sharing one database agree on idempotency keys and on migrations.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 import uuid
@@ -115,6 +116,26 @@ def test_a_key_stays_bound_across_batches_until_it_expires(store: Store, world: 
     (after,) = store.write_fulfillments([req(world, key="order-7")], idempotency_hours=24)
     assert after == Stored(rebound.fulfillment_id, duplicate=True)
     assert store.count_fulfillments(world.account_id) == 2
+
+
+def test_keys_and_times_are_stored_exactly_whatever_characters_they_hold(
+    store: Store, world: World
+) -> None:
+    """Batches reach PostgreSQL as array literals: quotes, backslashes, braces, commas,
+    spaces and the word NULL are data, never syntax."""
+    keys = ['a"b', "c\\d", "{e,f}", "NULL", " g h ", "ключ-ü", '\\"', ""[:0] or "x" * 255]
+    occurred = dt.datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=dt.UTC)
+    batch = [
+        req(world, key=key, value=n)._replace(occurred_at=occurred) for n, key in enumerate(keys)
+    ]
+    stored = store.write_fulfillments(batch, idempotency_hours=24)
+    assert all(isinstance(s, Stored) and not s.duplicate for s in stored)
+    rows = store.list_fulfillments(world.account_id)
+    assert [(r.idempotency_key, r.value, r.occurred_at) for r in rows] == [
+        (key, n, occurred) for n, key in enumerate(keys)
+    ]
+    again = store.write_fulfillments(batch, idempotency_hours=24)
+    assert again == [Stored(s.fulfillment_id, duplicate=True) for s in stored]  # type: ignore[union-attr]
 
 
 def test_check_answers_what_write_would_and_writes_nothing(store: Store, world: World) -> None:
