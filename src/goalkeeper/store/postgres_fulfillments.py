@@ -23,6 +23,7 @@ from psycopg.pq import TransactionStatus
 
 from goalkeeper.errors import GoalNotRecognized, MessageGuidNotRecognized, StorageUnavailable
 from goalkeeper.model import Channel, Counting, FulfillmentRequest, Stored
+from goalkeeper.store import postgres_arrays as arrays
 from goalkeeper.store.base import CheckOutcome, FulfillmentRow, WriteOutcome
 from goalkeeper.store.counting import Counted, in_window
 from goalkeeper.store.postgres_pool import Connection, reuse_or_connect, unavailable
@@ -310,49 +311,22 @@ def _counted(batch: Sequence[FulfillmentRequest], rows: Sequence[_Written]) -> l
 
 
 def _batch_params(batch: Sequence[FulfillmentRequest], idempotency_hours: int) -> dict[str, Any]:
-    """The columns of a batch as arrays, for unnest(), and its GUIDs once each, sorted.
-
-    Every column goes as one array literal in text: psycopg adapts a list element by
-    element in Python, which cost the writer more than the statement cost the server.
-    """
-    guids = [r.guid for r in batch]
+    """The columns of a batch as array literals, for unnest(), and its GUIDs once each,
+    sorted."""
     return {
-        "account_id": _int_array([r.account_id for r in batch]),
-        "goal_id": _int_array([r.goal_id for r in batch]),
-        "guid": _guid_array(guids),
-        "channel": _text_array(
+        "account_id": arrays.ints([r.account_id for r in batch]),
+        "goal_id": arrays.ints([r.goal_id for r in batch]),
+        "guid": arrays.guids([r.guid for r in batch]),
+        "channel": arrays.texts(
             [
                 None if r.channel is None or r.channel is Channel.ALL else r.channel.value
                 for r in batch
             ]
         ),
-        "value": _int_array([r.value for r in batch]),
-        "source": _text_array([r.source.value for r in batch]),
-        "key": _text_array([r.idempotency_key for r in batch]),
-        "occurred_at": _text_array(
-            [None if r.occurred_at is None else r.occurred_at.isoformat() for r in batch]
-        ),
+        "value": arrays.ints([r.value for r in batch]),
+        "source": arrays.texts([r.source.value for r in batch]),
+        "key": arrays.texts([r.idempotency_key for r in batch]),
+        "occurred_at": arrays.times([r.occurred_at for r in batch]),
         "window": dt.timedelta(hours=idempotency_hours),
-        "distinct_guids": _guid_array(sorted(set(guids))),
+        "distinct_guids": arrays.guids(sorted({r.guid for r in batch})),
     }
-
-
-def _int_array(values: list[int]) -> str:
-    return "{" + ",".join(map(str, values)) + "}"
-
-
-def _text_array(values: list[str | None]) -> str:
-    """Any texts as an array literal: each quoted, backslash and quote escaped."""
-    return "{" + ",".join([_NULL if v is None else _quoted(v) for v in values]) + "}"
-
-
-_NULL = "NULL"
-
-
-def _quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _guid_array(guids: Iterable[bytes]) -> str:
-    """16-byte GUIDs as a uuid[] literal (PostgreSQL reads 32 hex digits as a uuid)."""
-    return "{" + ",".join([g.hex() for g in guids]) + "}"

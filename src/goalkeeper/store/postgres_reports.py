@@ -12,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import secrets
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
 
 from goalkeeper.model import Channel, Counting, Recipient
+from goalkeeper.store import postgres_arrays as arrays
 from goalkeeper.store.base import FulfillmentRow, RebuildResult
 from goalkeeper.store.counter_reads import CounterReads
 from goalkeeper.store.counting import (
@@ -58,11 +58,11 @@ FIRSTS = (
     "SELECT account_id, goal_id, guid, fulfillment_id, occurred_at, value"
     " FROM first_fulfillments WHERE guid = ANY(%s::uuid[])"
 )
+# What builds each column's literal, in the order of the statements' unnest().
+_GOAL_COLUMNS = (arrays.ints,) * 4 + (arrays.texts,) + (arrays.ints,) * 3
+_MESSAGE_COLUMNS = (arrays.ints,) * 3 + (arrays.texts,) + (arrays.ints,) * 4
+_FIRST_COLUMNS = (arrays.guids,) + (arrays.ints,) * 3 + (arrays.times, arrays.ints)
 _BUCKET_OF = f"floor(extract(epoch FROM {{0}}) / {BUCKET_SECONDS})::bigint"
-
-
-def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    return [[row[i] for row in rows] for i in range(width)]
 
 
 class PostgresReports(CounterReads):
@@ -100,12 +100,12 @@ class PostgresReports(CounterReads):
     def _apply(conn: Connection, deltas: CounterDeltas) -> None:
         goal_rows = sorted(deltas.goal_rows())
         if goal_rows:
-            conn.execute(_UPSERT_GOAL, _columns(goal_rows, 8))
+            conn.execute(_UPSERT_GOAL, arrays.columns(goal_rows, *_GOAL_COLUMNS))
         message_rows = sorted(deltas.message_rows())
         if message_rows:
-            conn.execute(_UPSERT_MESSAGE, _columns(message_rows, 8))
+            conn.execute(_UPSERT_MESSAGE, arrays.columns(message_rows, *_MESSAGE_COLUMNS))
         firsts = sorted(
-            (uuid.UUID(bytes=guid), goal, account, f.fulfillment_id, f.occurred_at, f.value)
+            (guid, goal, account, f.fulfillment_id, f.occurred_at, f.value)
             for (account, goal, guid), f in deltas.firsts.items()
         )
         if firsts:
@@ -116,7 +116,7 @@ class PostgresReports(CounterReads):
                 " ON CONFLICT (guid, goal_id) DO UPDATE SET"
                 " fulfillment_id = excluded.fulfillment_id, occurred_at = excluded.occurred_at,"
                 " value = excluded.value",
-                _columns(firsts, 6),
+                arrays.columns(firsts, *_FIRST_COLUMNS),
             )
 
     @staticmethod
@@ -126,7 +126,7 @@ class PostgresReports(CounterReads):
         deltas.add_sends((int(r[0]), int(r[1]), str(r[2]), r[3]) for r in rows)
         message_rows = sorted(deltas.message_rows())
         if message_rows:
-            conn.execute(_UPSERT_MESSAGE, _columns(message_rows, 8))
+            conn.execute(_UPSERT_MESSAGE, arrays.columns(message_rows, *_MESSAGE_COLUMNS))
 
     # -- report reads -------------------------------------------------------------------
 
