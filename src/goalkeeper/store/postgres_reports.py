@@ -47,6 +47,18 @@ _UPSERT_MESSAGE = (
     " sends = c.sends + excluded.sends, converted = c.converted + excluded.converted,"
     " fulfillments = c.fulfillments + excluded.fulfillments, value = c.value + excluded.value"
 )
+_UPSERT_FIRSTS = (
+    "INSERT INTO first_fulfillments AS f (guid, goal_id, account_id, fulfillment_id,"
+    " occurred_at, value) SELECT * FROM unnest(%s::uuid[], %s::integer[],"
+    " %s::bigint[], %s::bigint[], %s::timestamptz[], %s::bigint[])"
+    " ON CONFLICT (guid, goal_id) DO UPDATE SET"
+    " fulfillment_id = excluded.fulfillment_id, occurred_at = excluded.occurred_at,"
+    " value = excluded.value"
+)
+# A batch's three upserts in one statement (each client statement costs the writer
+# 20-35 µs in psycopg). Every batch runs this same statement, so every batch takes the
+# counter rows' locks in one order: table by table, keys sorted.
+_UPSERT_COUNTERS = f"WITH goal AS ({_UPSERT_GOAL}), message AS ({_UPSERT_MESSAGE}) {_UPSERT_FIRSTS}"
 # A transaction-scoped lock per GUID, taken in one sorted order: batches of several
 # processes that share GUIDs count them one after the other.
 LOCK_GUIDS = (
@@ -99,24 +111,17 @@ class PostgresReports(CounterReads):
     @staticmethod
     def _apply(conn: Connection, deltas: CounterDeltas) -> None:
         goal_rows = sorted(deltas.goal_rows())
-        if goal_rows:
-            conn.execute(_UPSERT_GOAL, arrays.columns(goal_rows, *_GOAL_COLUMNS))
         message_rows = sorted(deltas.message_rows())
-        if message_rows:
-            conn.execute(_UPSERT_MESSAGE, arrays.columns(message_rows, *_MESSAGE_COLUMNS))
         firsts = sorted(
             (guid, goal, account, f.fulfillment_id, f.occurred_at, f.value)
             for (account, goal, guid), f in deltas.firsts.items()
         )
-        if firsts:
+        if goal_rows or message_rows or firsts:
             conn.execute(
-                "INSERT INTO first_fulfillments AS f (guid, goal_id, account_id, fulfillment_id,"
-                " occurred_at, value) SELECT * FROM unnest(%s::uuid[], %s::integer[],"
-                " %s::bigint[], %s::bigint[], %s::timestamptz[], %s::bigint[])"
-                " ON CONFLICT (guid, goal_id) DO UPDATE SET"
-                " fulfillment_id = excluded.fulfillment_id, occurred_at = excluded.occurred_at,"
-                " value = excluded.value",
-                arrays.columns(firsts, *_FIRST_COLUMNS),
+                _UPSERT_COUNTERS,
+                arrays.columns(goal_rows, *_GOAL_COLUMNS)
+                + arrays.columns(message_rows, *_MESSAGE_COLUMNS)
+                + arrays.columns(firsts, *_FIRST_COLUMNS),
             )
 
     @staticmethod
