@@ -404,3 +404,75 @@ def test_the_message_totals_migration_fills_the_new_columns_from_the_goal_counte
     finally:
         conn.close()
     assert counter_tables(store)["message_counters"] == expected
+
+
+def test_values_past_64_bits_add_up_exactly(store: Store) -> None:
+    """Each value fits in 64 bits; their sum need not, and no digit may be lost: not by
+    the writer (two such values in one batch), nor by a rebuild, nor by a report."""
+    account = create_account(store, "Big").account_id
+    create_goal(store, account, "Fleet", 1)
+    message = create_message(store, account, "Mail", Channel.EMAIL, None, T0)
+    rows = issue_recipients(store, message, [("a", uuid.uuid4()), ("b", uuid.uuid4())], T0)
+    big = 2**63 - 1
+    moment = T0 + dt.timedelta(hours=1)
+    for value in (big, big, -5):
+        requests = [
+            FulfillmentRequest(account, 1, r.guid.bytes, value, None, Source.JSON, None, moment)
+            for r in rows
+        ]
+        store.write_fulfillments(requests, 24)
+
+    def totals() -> list[tuple[int, int]]:
+        out = []
+        for by in ((), ("goal",), ("message", "day")):  # message counters, goal counters
+            report = goal_report(
+                store, ReportRequest(account, T0.date(), T0.date() + dt.timedelta(1), by)
+            )
+            assert type(report.totals.value) is int
+            out.append((report.totals.fulfillments, report.totals.value))
+        return out
+
+    assert totals() == [(6, 4 * big - 10)] * 3
+    before = counter_tables(store)
+    store.rebuild_counters()
+    assert counter_tables(store) == before
+    assert totals() == [(6, 4 * big - 10)] * 3
+
+
+def test_the_split_value_migration_keeps_every_counter(store: Store) -> None:
+    """Migration 0006 on counters written whole: negative and past-32-bit values too."""
+    if store.dialect != "sqlite":
+        pytest.skip("PostgreSQL's counters are numeric: they never needed it")
+    account = create_account(store, "Old").account_id
+    create_goal(store, account, "Purchase", 1)
+    message = create_message(store, account, "Mail", Channel.EMAIL, None, T0)
+    rows = issue_recipients(store, message, [(str(n), uuid.uuid4()) for n in range(3)], T0)
+    for n, value in enumerate((-(2**40) - 3, 2**62 + 12345, 7)):
+        moment = T0 + dt.timedelta(hours=n)
+        store.write_fulfillments(
+            [
+                FulfillmentRequest(
+                    account, 1, rows[n].guid.bytes, value, None, Source.JSON, None, moment
+                )
+            ],
+            24,
+        )
+    request = ReportRequest(account, T0.date(), T0.date() + dt.timedelta(1), ("day",))
+    expected = goal_report(store, request).rows
+    conn = sqlite3.connect(store.path)  # type: ignore[attr-defined]
+    try:
+        with conn:  # back to the layout before the migration: the whole value in one column
+            for table in ("goal_counters", "message_counters"):
+                conn.execute(
+                    f"UPDATE {table} SET value = value + (value_high << 32), value_high = 0"
+                )
+            (migration,) = [m for m in migrations("sqlite") if m.version == 6]
+            for statement in migration.sql.split(";"):
+                if statement.strip().startswith("UPDATE"):
+                    conn.execute(statement)
+        assert conn.execute(
+            "SELECT count(*) FROM goal_counters WHERE value < 0 OR value > 4294967295"
+        ).fetchone() == (0,)
+    finally:
+        conn.close()
+    assert goal_report(store, request).rows == expected

@@ -19,14 +19,21 @@ GROUP_COLUMNS = {"goal": "goal_id", "message": "message_id", "channel": "channel
 
 class CounterReads:
     _MARK = "?"  # the backend's parameter placeholder
+    # How a value counter is summed: PostgreSQL's are numeric, one column; SQLite keeps
+    # each in two integers (value_high * 2^32 + value), summed apart and joined here.
+    _SPLIT_VALUES = False
 
     def _counter_rows(self, sql: str, params: Sequence[object]) -> Iterable[Sequence[Any]]:
         raise NotImplementedError
 
     def _grouped(
-        self, table: str, sums: str, query: CounterQuery, keys: Sequence[str]
+        self, table: str, sums: Sequence[str], query: CounterQuery, keys: Sequence[str]
     ) -> Iterator[tuple[dict[str, object], int | None, tuple[int, ...]]]:
-        """Sums of one counter table per group: (keys, local day or None, sums)."""
+        """Sums of one counter table per group: (keys, local day or None, sums).
+
+        ``sums`` names the counter columns; each is summed, ``value`` as the backend
+        keeps it.
+        """
         mark = self._MARK
         where = [f"account_id = {mark}", f"bucket >= {mark}", f"bucket < {mark}"]
         filters: list[object] = []
@@ -47,7 +54,9 @@ class CounterReads:
             # buckets are non-negative, so integer division floors
             select.append(f"({'bucket + ' + mark}) / {BUCKETS_PER_DAY}")
         group = ", ".join(str(i + 1) for i in range(len(select)))
-        sql = f"SELECT {', '.join([*select, sums])} FROM {table} WHERE {' AND '.join(where)}" + (
+        split = self._SPLIT_VALUES and "value" in sums
+        totals = [f"sum({c})" for c in sums] + (["sum(value_high)"] if split else [])
+        sql = f"SELECT {', '.join([*select, *totals])} FROM {table} WHERE {' AND '.join(where)}" + (
             f" GROUP BY {group}" if group else ""
         )
         width = len(select)
@@ -58,7 +67,10 @@ class CounterReads:
                 if row[width] is None:  # no group and nothing in range
                     continue
                 day = int(row[len(keys)]) if by_day else None
-                yield dict(zip(keys, row, strict=False)), day, tuple(int(v) for v in row[width:])
+                values = [int(v) for v in row[width:]]
+                if split:
+                    values[sums.index("value")] += values.pop() << 32
+                yield dict(zip(keys, row, strict=False)), day, tuple(values)
 
     def goal_counts(self, query: CounterQuery) -> list[CounterRow]:
         keys = [k for k in ("goal", "message", "channel") if k in query.by]
@@ -73,7 +85,7 @@ class CounterReads:
                 recipients=sums[2],
             )
             for values, day, sums in self._grouped(
-                "goal_counters", "sum(fulfillments), sum(value), sum(recipients)", query, keys
+                "goal_counters", ("fulfillments", "value", "recipients"), query, keys
             )
         ]
 
@@ -91,7 +103,7 @@ class CounterReads:
             )
             for values, day, sums in self._grouped(
                 "message_counters",
-                "sum(sends), sum(converted), sum(fulfillments), sum(value)",
+                ("sends", "converted", "fulfillments", "value"),
                 query,
                 keys,
             )

@@ -44,19 +44,27 @@ def parse_ts(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text + "+00:00")
 
 
+# A value counter is value_high * 2^32 + value, value in [0, 2^32) (migration 6): the
+# sum of 64-bit values needs more than SQLite's 64-bit integers. In DO UPDATE every
+# right-hand side reads the old row, so both parts see the same old value.
+_LOW = 0xFFFF_FFFF
+_ADD_VALUE = (
+    "value = (value + excluded.value) & 4294967295,"
+    " value_high = value_high + excluded.value_high + ((value + excluded.value) >> 32)"
+)
 _UPSERT_GOAL = (
     "INSERT INTO goal_counters (account_id, bucket, goal_id, message_id, channel,"
-    " fulfillments, value, recipients) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " fulfillments, value, value_high, recipients) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (account_id, bucket, goal_id, message_id, channel) DO UPDATE SET"
-    " fulfillments = fulfillments + excluded.fulfillments, value = value + excluded.value,"
+    f" fulfillments = fulfillments + excluded.fulfillments, {_ADD_VALUE},"
     " recipients = recipients + excluded.recipients"
 )
 _UPSERT_MESSAGE = (
     "INSERT INTO message_counters (account_id, bucket, message_id, channel, sends, converted,"
-    " fulfillments, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " fulfillments, value, value_high) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (account_id, bucket, message_id, channel) DO UPDATE SET"
     " sends = sends + excluded.sends, converted = converted + excluded.converted,"
-    " fulfillments = fulfillments + excluded.fulfillments, value = value + excluded.value"
+    f" fulfillments = fulfillments + excluded.fulfillments, {_ADD_VALUE}"
 )
 
 # The attribution window's end as stored text: the date part moved by window_days, the
@@ -70,6 +78,8 @@ _IN_WINDOW = (
 
 class SqliteReports(CounterReads):
     """Report methods of the SQLite store (needs ``_write`` and ``_read`` of the store)."""
+
+    _SPLIT_VALUES = True  # value counters in two columns: see _UPSERT_GOAL
 
     def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError
@@ -104,9 +114,13 @@ class SqliteReports(CounterReads):
     @staticmethod
     def _apply(conn: sqlite3.Connection, deltas: CounterDeltas) -> None:
         if deltas.goal:
-            conn.executemany(_UPSERT_GOAL, deltas.goal_rows())
+            conn.executemany(
+                _UPSERT_GOAL,
+                [(*key, n, value & _LOW, value >> 32, unique)
+                 for *key, n, value, unique in deltas.goal_rows()],
+            )  # fmt: skip
         if deltas.message:
-            conn.executemany(_UPSERT_MESSAGE, deltas.message_rows())
+            SqliteReports._upsert_messages(conn, deltas)
         if deltas.firsts:
             conn.executemany(
                 "INSERT INTO first_fulfillments (guid, goal_id, account_id, fulfillment_id,"
@@ -132,8 +146,14 @@ class SqliteReports(CounterReads):
         """Add newly registered sends to the message counters (inside their transaction)."""
         deltas = CounterDeltas()
         deltas.add_sends((r.account_id, r.message_id, r.channel.value, r.sent_at) for r in rows)
-        if deltas.message:
-            conn.executemany(_UPSERT_MESSAGE, deltas.message_rows())
+        SqliteReports._upsert_messages(conn, deltas)
+
+    @staticmethod
+    def _upsert_messages(conn: sqlite3.Connection, deltas: CounterDeltas) -> None:
+        conn.executemany(
+            _UPSERT_MESSAGE,
+            [(*key, value & _LOW, value >> 32) for *key, value in deltas.message_rows()],
+        )
 
     @staticmethod
     def _new_recipients(conn: sqlite3.Connection, rows: Sequence[Recipient]) -> list[Recipient]:
@@ -223,12 +243,15 @@ class SqliteReports(CounterReads):
                 f" WHERE {_IN_WINDOW}",
                 (every,),
             )
-            conn.execute(
+            conn.execute(  # values summed in two parts, as the writer keeps them
                 "INSERT INTO goal_counters (account_id, bucket, goal_id, message_id, channel,"
-                " fulfillments, value, recipients) SELECT account_id,"
-                f" unixepoch(occurred_at) / {BUCKET_SECONDS}, goal_id, message_id, channel,"
-                " sum(every OR rank = 1), sum(CASE WHEN every OR rank = 1 THEN value ELSE 0 END),"
-                " sum(rank = 1) FROM counted WHERE every OR rank = 1 GROUP BY 1, 2, 3, 4, 5"
+                " fulfillments, value, value_high, recipients) SELECT account_id, bucket,"
+                " goal_id, message_id, channel, n, low & 4294967295, high + (low >> 32), uniques"
+                " FROM (SELECT account_id,"
+                f" unixepoch(occurred_at) / {BUCKET_SECONDS} AS bucket, goal_id, message_id,"
+                " channel, count(*) AS n, sum(value & 4294967295) AS low,"
+                " sum(value >> 32) AS high, sum(rank = 1) AS uniques"
+                " FROM counted WHERE every OR rank = 1 GROUP BY 1, 2, 3, 4, 5)"
             )
             conn.execute(
                 "INSERT INTO first_fulfillments (guid, goal_id, account_id, fulfillment_id,"
@@ -242,15 +265,16 @@ class SqliteReports(CounterReads):
             )
             conn.execute(
                 "INSERT INTO message_counters (account_id, bucket, message_id, channel, sends,"
-                " converted, fulfillments, value) SELECT account_id, bucket, message_id,"
-                " channel, sum(sends), sum(converted), sum(fulfillments), sum(value) FROM ("
+                " converted, fulfillments, value, value_high) SELECT account_id, bucket,"
+                " message_id, channel, sum(sends), sum(converted), sum(fulfillments),"
+                " sum(value) & 4294967295, sum(value_high) + (sum(value) >> 32) FROM ("
                 f" SELECT account_id, unixepoch(sent_at) / {BUCKET_SECONDS} AS bucket,"
                 " message_id, channel, 1 AS sends, 0 AS converted, 0 AS fulfillments,"
-                " 0 AS value FROM recipients"
+                " 0 AS value, 0 AS value_high FROM recipients"
                 f" UNION ALL SELECT account_id, unixepoch(occurred_at) / {BUCKET_SECONDS},"
-                " message_id, channel, 0, 1, 0, 0 FROM converted"
+                " message_id, channel, 0, 1, 0, 0, 0 FROM converted"
                 " UNION ALL SELECT account_id, bucket, message_id, channel, 0, 0,"
-                " fulfillments, value FROM goal_counters"
+                " fulfillments, value, value_high FROM goal_counters"
                 ") GROUP BY 1, 2, 3, 4"
             )
             conn.execute("DROP TABLE temp.converted")
