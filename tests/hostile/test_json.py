@@ -267,6 +267,40 @@ CASES = [
         400,
         "invalid_type",
     ),
+    JsonCase(
+        "personalize-lone-surrogate",
+        M + "/1/personalize",
+        b'{"content": "x \\ud800 *[message_guid]*", "guid": "' + SPEC_GUID.encode() + b'"}',
+        400,
+        "invalid_field",
+    ),
+    *(
+        JsonCase(f"lone-surrogate-in-{name}", path, body, 400, code)
+        for name, path, body, code in (
+            (
+                "channel",
+                F,
+                b'{"goal_id": 1, "message_guid": "x", "channel": "\\udc00"}',
+                "channel_invalid",
+            ),
+            ("guid", F, b'{"goal_id": 1, "message_guid": "\\udc00"}', "guid_invalid"),
+            (
+                "occurred-at",
+                F,
+                b'{"goal_id": 1, "message_guid": "'
+                + SPEC_GUID.encode()
+                + b'", "occurred_at": "\\udc00"}',
+                "time_invalid",
+            ),
+            ("counting", G, b'{"name": "x", "counting": "\\udc00"}', "invalid_field"),
+            (
+                "field-name",
+                F,
+                b'{"goal_id": 1, "message_guid": "x", "\\udc00": 1}',
+                "unknown_field",
+            ),
+        )
+    ),
     # paths and methods
     JsonCase("unknown-route", "/api/v1/nope", b"{}", 404, "not_found"),
     JsonCase("path-traversal", "/api/v1/../../etc/passwd", None, 404, "not_found", method="GET"),

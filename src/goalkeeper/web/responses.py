@@ -34,8 +34,9 @@ async def send_xml_error(send: Send, error: GoalkeeperError, *more: tuple[bytes,
 
 
 def json_error_body(error: GoalkeeperError) -> bytes:
+    """The JSON error envelope, compact and ASCII-escaped (always encodable)."""
     payload = {"error": {"status": error.status, "code": error.code, "message": error.message}}
-    return json.dumps(payload).encode()
+    return json.dumps(payload, separators=(",", ":")).encode()
 
 
 async def send_json_error(send: Send, error: GoalkeeperError) -> None:

@@ -24,16 +24,20 @@ from goalkeeper.errors import (
 from goalkeeper.observability import render_metrics
 from goalkeeper.web import api, beacon, dashboard
 from goalkeeper.web.api import reports as api_reports
+from goalkeeper.web.responses import json_error_body
 
 if TYPE_CHECKING:
     from goalkeeper.web.app import Goalkeeper
 
 
 def error_response(error: GoalkeeperError) -> Response:
-    return JSONResponse(
-        {"error": {"status": error.status, "code": error.code, "message": error.message}},
+    """The JSON envelope, ASCII-escaped: a message naming what the client sent (a field
+    name, say) may hold an unpaired surrogate, which UTF-8 cannot encode."""
+    return Response(
+        json_error_body(error),
         status_code=error.status,
         headers=error.headers,
+        media_type="application/json",
     )
 
 

@@ -126,6 +126,11 @@ def string(value: Any, name: str, max_length: int) -> str:
         raise InvalidField(f"{name} must be at most {max_length} characters.")
     if "\x00" in value:
         raise InvalidField(f"{name} must not contain the NUL character (\\u0000).")
+    return encodable(value, name)
+
+
+def encodable(value: str, name: str) -> str:
+    """``value`` if UTF-8 can encode it: JSON lets a string hold an unpaired surrogate."""
     if not value.isascii():
         try:
             value.encode("utf-8")
@@ -293,7 +298,7 @@ def personalize_input(body: bytes) -> tuple[str, bytes]:
     content = data["content"]
     if type(content) is not str:
         raise FieldType(f"content must be a string, not {type_name(content)}.")
-    return content, guid(data["guid"], "guid")
+    return encodable(content, "content"), guid(data["guid"], "guid")
 
 
 # -- fulfillments (the batch path: keep the per-item work small) -----------------------
