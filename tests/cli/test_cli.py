@@ -262,6 +262,10 @@ def test_recipients_import_ndjson_onto_one_message(
             CSV + "C7015756-95F3-4509-8C6C-759FEEC48F92,Welcome,x,Email,yesterday\n",
             "line 5: sent_at 'yesterday'",
         ),
+        (
+            CSV + "C7015756-95F3-4509-8C6C-759FEEC48F92,Welcome,x,Email,1969-12-31T23:00:00Z\n",
+            "line 5: sent_at must lie from 1970-01-01 to 8999-12-31 (UTC)",
+        ),
         ("guid,message,subscriber,channel,color\n", "line 1: unknown column(s): color"),
     ],
 )

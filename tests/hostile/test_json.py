@@ -241,6 +241,21 @@ CASES = [
         400,
         "out_of_range",
     ),
+    *(
+        JsonCase(
+            f"message-sent-at-{name}",
+            M,
+            j({"name": "m", "channel": "Email", "sent_at": sent_at}),
+            400,
+            "time_invalid",
+        )
+        for name, sent_at in (
+            ("past-year-9999-in-utc", "9999-12-31T23:59:59-14:00"),
+            ("before-year-1-in-utc", "0001-01-01T00:00:00+14:00"),
+            ("before-1970", "1969-12-31T23:59:59Z"),
+            ("year-9999", "9999-06-01T00:00:00Z"),
+        )
+    ),
     JsonCase("message-channel-all", M, j({"name": "m", "channel": "All"}), 400, "channel_invalid"),
     JsonCase("message-channel-missing", M, j({"name": "m"}), 400, "field_required"),
     JsonCase(

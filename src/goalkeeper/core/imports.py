@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from goalkeeper.core.registry import check_subscriber, send_channel
+from goalkeeper.core.registry import check_sent_at, check_subscriber, send_channel
 from goalkeeper.errors import GoalkeeperError, InvalidField
 from goalkeeper.guid import parse_guid
 from goalkeeper.model import Channel, Message, Recipient
@@ -135,6 +135,7 @@ def _record(line: int, raw: dict[str, Any], message: Message | None) -> Record:
             raise InvalidField(f"sent_at {sent_text[:40]!r} is not an RFC 3339 time") from None
         if sent_at.tzinfo is None:
             raise InvalidField("sent_at needs a time zone offset (e.g. 2026-11-27T10:00:00Z)")
+        check_sent_at(sent_at)
     return Record(
         line,
         uuid.UUID(bytes=guid),

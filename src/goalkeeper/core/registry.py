@@ -6,7 +6,13 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from goalkeeper.errors import Conflict, InvalidField, MessageGuidNotRecognized, NotFound
+from goalkeeper.errors import (
+    Conflict,
+    InvalidField,
+    MessageGuidNotRecognized,
+    NotFound,
+    TimeInvalid,
+)
 from goalkeeper.guid import format_guid, uuid7
 from goalkeeper.model import (
     INT32_MAX,
@@ -23,6 +29,20 @@ from goalkeeper.store.base import NewGoal
 
 MAX_NAME = 200
 MAX_SUBSCRIBER_ID = 200
+
+
+# Sends are counted in quarter-hour buckets since 1970 (reports take them as
+# non-negative), and a goal's attribution window is added to a send's time: a send time
+# outside these bounds would miscount or overflow.
+SENT_AT_EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+SENT_AT_LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+
+
+def check_sent_at(sent_at: dt.datetime | None) -> dt.datetime | None:
+    """``sent_at`` (aware) if it lies from 1970 up to the year 9000, UTC."""
+    if sent_at is not None and not SENT_AT_EARLIEST <= sent_at < SENT_AT_LATEST:
+        raise TimeInvalid("sent_at must lie from 1970-01-01 to 8999-12-31 (UTC).")
+    return sent_at
 
 
 def check_name(name: str, what: str = "name") -> str:
@@ -84,7 +104,9 @@ def create_message(
 ) -> Message:
     if channel is Channel.ALL:
         raise InvalidField("channel must be one of: Email, SmsMms, WebPush.")
-    return store.create_message(account_id, check_name(name), channel, list_name, sent_at)
+    return store.create_message(
+        account_id, check_name(name), channel, list_name, check_sent_at(sent_at)
+    )
 
 
 def goal_of(store: Store, account_id: int, goal_id: int) -> Goal:
@@ -134,7 +156,7 @@ def issue_recipients(
     sent_at: dt.datetime | None = None,
 ) -> list[Recipient]:
     """Register one send per subscriber, issuing a UUIDv7 where no GUID is given."""
-    when = sent_at or message.sent_at or dt.datetime.now(dt.UTC)
+    when = check_sent_at(sent_at) or message.sent_at or dt.datetime.now(dt.UTC)
     rows = [
         Recipient(
             guid or uuid7(),
