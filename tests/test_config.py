@@ -45,6 +45,34 @@ def test_settings_with_choices_refuse_anything_else() -> None:
         Config.load({"log_format": "xml"}, environ={})
 
 
+@pytest.mark.parametrize(
+    ("env", "raw", "message"),
+    [
+        ("MAX_OCCURRED_AGE_DAYS", "100000000", "must be from 1 to 3,650"),
+        ("MAX_OCCURRED_AGE_DAYS", "0", "must be from 1 to 3,650"),
+        ("BODY_TIMEOUT_SECONDS", "0", "must be from 0.001 to 3,600"),
+        ("WORKERS", "0", "must be from 1 to 256"),
+        ("BATCH_MAX", "-1", "must be from 1 to 100,000"),
+        ("POOL_SIZE", "0", "must be from 1 to 1,000"),
+        ("PORT", "70000", "must be from 0 to 65,535"),
+        ("LOG_LEVEL", "loud", "must be one of debug, info, warning, error"),
+    ],
+)
+def test_numbers_outside_their_range_are_refused_naming_the_range(
+    env: str, raw: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=f"GOALKEEPER_{env} {message}, not '{raw}'"):
+        Config.load(environ={f"GOALKEEPER_{env}": raw})
+
+
+def test_the_ends_of_each_range_are_allowed() -> None:
+    for setting in SETTINGS:
+        if setting.bounds is not None:
+            for end in setting.bounds:
+                raw = str(end if setting.type is float else int(end))
+                assert getattr(Config.load(environ={setting.env: raw}), setting.name) == end
+
+
 def test_serve_refuses_a_bad_setting_before_touching_the_database(tmp_path: Path) -> None:
     database = tmp_path / "never.db"
     done = subprocess.run(

@@ -20,6 +20,7 @@ class Setting:
     default: Any
     help: str
     choices: tuple[str, ...] = ()  # the only values allowed, when not empty
+    bounds: tuple[float, float] | None = None  # lowest and highest number allowed
 
     @property
     def env(self) -> str:
@@ -34,27 +35,44 @@ SETTINGS: tuple[Setting, ...] = (
         "Database URL: sqlite:///PATH or postgresql://...",
     ),
     Setting("host", str, "127.0.0.1", "Address the HTTP server listens on."),
-    Setting("port", int, 8080, "Port the HTTP server listens on."),
-    Setting("workers", int, 1, "Number of server processes (each with its own writer)."),
-    Setting("max_body_bytes", int, 65536, "Largest accepted request body, after decompression."),
+    Setting("port", int, 8080, "Port the HTTP server listens on.", bounds=(0, 65535)),
+    Setting(
+        "workers", int, 1, "Number of server processes (each with its own writer).", bounds=(1, 256)
+    ),
+    Setting(
+        "max_body_bytes",
+        int,
+        65536,
+        "Largest accepted request body, after decompression.",
+        bounds=(1, 1 << 30),
+    ),
     Setting(
         "api_max_body_bytes",
         int,
         4194304,
         "Largest accepted JSON API request body (/api/v1), after decompression.",
+        bounds=(1, 1 << 30),
     ),
     Setting(
         "body_timeout_seconds",
         float,
         30.0,
         "Longest time a request body may take to arrive before 408 (slow senders).",
+        bounds=(0.001, 3600),
     ),
-    Setting("batch_max", int, 512, "Most fulfillments the writer commits in one transaction."),
+    Setting(
+        "batch_max",
+        int,
+        512,
+        "Most fulfillments the writer commits in one transaction.",
+        bounds=(1, 100000),
+    ),
     Setting(
         "batch_wait_us",
         int,
         500,
         "How long the writer waits for more rows while other requests are in flight (microseconds).",
+        bounds=(0, 1_000_000),
     ),
     Setting(
         "writer",
@@ -68,34 +86,51 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         5.0,
         "How long a process trusts its cached view of an API key; the bound on revocation delay.",
+        bounds=(0, 86400),
     ),
     Setting(
         "idempotency_hours",
         int,
         24,
         "How long an Idempotency-Key stays bound to its first fulfillment.",
+        bounds=(0, 87600),
     ),
-    Setting("max_occurred_age_days", int, 90, "Oldest occurred_at the JSON API accepts, in days."),
+    Setting(
+        "max_occurred_age_days",
+        int,
+        90,
+        "Oldest occurred_at the JSON API accepts, in days.",
+        bounds=(1, 3650),
+    ),
     Setting(
         "rate_limit",
         int,
         0,
         "Requests per second per admin or ingest key without a limit of its own (0: unlimited).",
+        bounds=(0, 1_000_000_000),
     ),
     Setting(
         "tracker_rate_limit",
         int,
         50,
         "Requests per second per tracker key without a limit of its own (0: unlimited).",
+        bounds=(0, 1_000_000_000),
     ),
     Setting(
         "pool_size",
         int,
         8,
         "PostgreSQL connections per process for reads (the writer has its own).",
+        bounds=(1, 1000),
     ),
     Setting("log_format", str, "text", "Log format: text or json.", ("text", "json")),
-    Setting("log_level", str, "info", "Log level: debug, info, warning or error."),
+    Setting(
+        "log_level",
+        str,
+        "info",
+        "Log level: debug, info, warning or error.",
+        ("debug", "info", "warning", "error"),
+    ),
     Setting("access_log", bool, False, "Log one line per HTTP request."),
 )
 
@@ -117,7 +152,13 @@ def _convert(setting: Setting, raw: Any) -> Any:
             f"{setting.env} must be of type {setting.type.__name__}, not {raw!r}"
         ) from None
     if setting.choices and value not in setting.choices:
-        raise ValueError(f"{setting.env} must be {' or '.join(setting.choices)}, not {raw!r}")
+        allowed = " or ".join(setting.choices)
+        if len(setting.choices) > 2:
+            allowed = "one of " + ", ".join(setting.choices)
+        raise ValueError(f"{setting.env} must be {allowed}, not {raw!r}")
+    if setting.bounds is not None and not setting.bounds[0] <= value <= setting.bounds[1]:
+        low, high = (format(b, ",g") if isinstance(b, float) else f"{b:,}" for b in setting.bounds)
+        raise ValueError(f"{setting.env} must be from {low} to {high}, not {raw!r}")
     return value
 
 
