@@ -338,6 +338,24 @@ CASES = [
         "invalid_field",
         method="GET",
     ),
+    *(
+        JsonCase(
+            f"report-{name}",
+            "/api/v1/reports/goals?" + query,
+            None,
+            400,
+            "invalid_field",
+            method="GET",
+        )
+        for name, query in (
+            ("to-year-9999", "from=9999-12-30&to=9999-12-31&tz=Pacific/Kiritimati"),
+            ("from-year-1", "from=0001-01-01&to=0001-01-02&tz=America/Adak"),
+            ("tz-nul", "tz=%00"),
+            ("tz-path", "tz=../../../../etc/passwd"),
+            ("tz-huge", "tz=" + "A" * 5000),
+            ("to-before-from", "from=2026-11-02&to=2026-11-01"),
+        )
+    ),
     JsonCase(
         "report-bad-by",
         "/api/v1/reports/goals?by=weather",

@@ -282,6 +282,13 @@ READ_QUERIES = [
         400,
     ),
     ("activities-no-key", "/v2/Api/Activities?date=2026-11-01&type=Goals", 403),
+    ("activities-last-day", "/v2/Api/Activities?apiKey={key}&date=9999-12-31&type=Goals", 400),
+    ("activities-before-1970", "/v2/Api/Activities?apiKey={key}&date=1969-12-31&type=Sends", 400),
+    (
+        "summary-last-days",
+        "/v2/Api/SummaryStatistics?apiKey={key}&startDate=9999-12-30&endDate=9999-12-31",
+        400,
+    ),
     ("activities-arabic-digits", "/v2/Api/Activities?apiKey={key}&date=٢٠٢٦-11-01&type=Goals", 400),
     (
         "activities-ingest-key-of-other-account",

@@ -147,13 +147,26 @@ def parse_zone(name: str | None) -> zoneinfo.ZoneInfo:
         ) from None
 
 
+# Counters start in 1970 (buckets are non-negative) and days are added to a range's
+# ends: a date outside these bounds holds nothing and could overflow.
+EARLIEST_DAY = dt.date(1970, 1, 1)
+LATEST_DAY = dt.date(8999, 12, 31)
+
+
 def parse_date(text: str | None, field: str) -> dt.date | None:
     if text is None or text == "":
         return None
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise InvalidField(f"{field} must be a date as YYYY-MM-DD.") from None
+    return check_day(day, field)
+
+
+def check_day(day: dt.date, field: str) -> dt.date:
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise InvalidField(f"{field} must be a date from 1970-01-01 to 8999-12-31.")
+    return day
 
 
 def parse_channel(text: str | None) -> Channel | None:

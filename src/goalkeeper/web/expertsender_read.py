@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-from goalkeeper.core.reports import ReportRequest, goal_report
+from goalkeeper.core.reports import ReportRequest, check_day, goal_report
 from goalkeeper.errors import GoalkeeperError, InvalidField, MethodNotAllowed
 from goalkeeper.guid import format_guid
 from goalkeeper.model import Channel, Scope
@@ -54,9 +54,10 @@ def _date(text: str | None, name: str, required: bool = False) -> dt.date | None
             raise InvalidField(f"{name} is required (YYYY-MM-DD).")
         return None
     try:
-        return dt.date.fromisoformat(text.strip()[:10])
+        day = dt.date.fromisoformat(text.strip()[:10])
     except ValueError:
         raise InvalidField(f"{name} must be a date as YYYY-MM-DD.") from None
+    return check_day(day, name)
 
 
 def _channel(text: str | None) -> Channel | None:
