@@ -39,6 +39,8 @@ CASES: list[tuple[str, object, str | None, dict[str, str]]] = [
     ("guid-bad", lambda t: body(t, guid="<script>"), SHOP, {}),
     ("order-id-huge", lambda t: body(t, order_id="o" * 1000), SHOP, {}),
     ("order-id-object", lambda t: body(t, order_id={"a": 1}), SHOP, {}),
+    ("order-id-nul", lambda t: body(t, order_id="a\u0000b"), SHOP, {}),
+    ("order-id-lone-surrogate", lambda t: body(t, order_id="\udc00"), SHOP, {}),
     ("unknown-field", lambda t: body(t, url="https://x"), SHOP, {}),
     ("no-origin", lambda t: body(t), None, {}),
     ("null-origin", lambda t: body(t), "null", {}),
