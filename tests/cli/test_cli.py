@@ -266,6 +266,14 @@ def test_recipients_import_ndjson_onto_one_message(
             CSV + "C7015756-95F3-4509-8C6C-759FEEC48F92,Welcome,x,Email,1969-12-31T23:00:00Z\n",
             "line 5: sent_at must lie from 1970-01-01 to 8999-12-31 (UTC)",
         ),
+        (
+            CSV + "C7015756-95F3-4509-8C6C-759FEEC48F92,Welcome,da\x00ve,Email,\n",
+            "line 5: subscriber must not contain the NUL character",
+        ),
+        (
+            CSV + "C7015756-95F3-4509-8C6C-759FEEC48F92,Wel\x00come,dave,Email,\n",
+            "line 5: message must not contain the NUL character",
+        ),
         ("guid,message,subscriber,channel,color\n", "line 1: unknown column(s): color"),
     ],
 )

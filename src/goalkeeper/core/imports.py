@@ -16,7 +16,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from goalkeeper.core.registry import check_sent_at, check_subscriber, send_channel
+from goalkeeper.core.registry import (
+    check_name,
+    check_sent_at,
+    check_subscriber,
+    send_channel,
+    storable,
+)
 from goalkeeper.errors import GoalkeeperError, InvalidField
 from goalkeeper.guid import parse_guid
 from goalkeeper.model import Channel, Message, Recipient
@@ -100,7 +106,7 @@ def _text(record: dict[str, Any], name: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidField(f"{name} must be a string")
-    return value.strip() or None
+    return storable(value.strip(), name) or None
 
 
 def _record(line: int, raw: dict[str, Any], message: Message | None) -> Record:
@@ -119,6 +125,8 @@ def _record(line: int, raw: dict[str, Any], message: Message | None) -> Record:
     channel_text = _text(raw, "channel")
     channel = None if channel_text is None else send_channel(channel_text)
     name = _text(raw, "message")
+    if name is not None:
+        name = check_name(name, "message")
     if message is None:
         if name is None:
             raise InvalidField("message is required (or pass --message ID)")

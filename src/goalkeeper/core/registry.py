@@ -49,7 +49,16 @@ def check_name(name: str, what: str = "name") -> str:
     name = name.strip()
     if not name or len(name) > MAX_NAME:
         raise InvalidField(f"{what} must be 1 to {MAX_NAME} characters.")
-    return name
+    return storable(name, what)
+
+
+def storable(text: str, what: str) -> str:
+    """``text`` unless it holds NUL, which PostgreSQL cannot store in text (so neither
+    backend takes it: the command line and imports reach here without the JSON API's
+    checks)."""
+    if "\x00" in text:
+        raise InvalidField(f"{what} must not contain the NUL character.")
+    return text
 
 
 def create_goal(
@@ -104,6 +113,7 @@ def create_message(
 ) -> Message:
     if channel is Channel.ALL:
         raise InvalidField("channel must be one of: Email, SmsMms, WebPush.")
+    list_name = None if list_name is None else storable(list_name, "list")
     return store.create_message(
         account_id, check_name(name), channel, list_name, check_sent_at(sent_at)
     )
@@ -146,7 +156,7 @@ def check_subscriber(subscriber_id: str) -> str:
     subscriber_id = subscriber_id.strip()
     if not subscriber_id or len(subscriber_id) > MAX_SUBSCRIBER_ID:
         raise InvalidField(f"subscriber must be 1 to {MAX_SUBSCRIBER_ID} characters.")
-    return subscriber_id
+    return storable(subscriber_id, "subscriber")
 
 
 def issue_recipients(
