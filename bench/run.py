@@ -11,7 +11,9 @@ One run, on one machine, in this order:
    MessageGuids;
 4. the JSON batch path (1,000 fulfillments a request) against a raw ``executemany`` of
    the same rows, when the server has that route;
-5. after every load, check that the fulfillments stored equal the 201 answers.
+5. the Goals path on a throwaway PostgreSQL cluster seeded alike, between two more runs
+   of the bare app whose mean is its baseline (``--no-postgres`` skips it);
+6. after every load, check that the fulfillments stored equal the 201 answers.
 
 Every figure is also given as a ratio to its baseline measured in the same run, since
 the machine is shared and absolute numbers drift. Results go to
@@ -564,7 +566,9 @@ def settle(url: str, expected: int, limit: float = 5.0) -> None:
 # -- the runs ----------------------------------------------------------------------------
 
 
-def measure_bare(driver: Driver, seconds: float, connections: int) -> dict[str, Any]:
+def measure_bare(
+    driver: Driver, seconds: float, connections: int, single: bool = True
+) -> dict[str, Any]:
     port = free_port()
     server = start_bare(port)
     try:
@@ -573,13 +577,14 @@ def measure_bare(driver: Driver, seconds: float, connections: int) -> dict[str, 
         cpu = server.cpu_seconds()
         many = driver.load(port, connections, seconds)
         cpu = server.cpu_seconds() - cpu
-        single = driver.load(port, 1, max(3.0, seconds / 2))
-        return {
+        out = {
             "many": many.summary(),
             "server_cpu_us_per_request": round(cpu / max(1, many.created) * 1e6, 1),
-            "single": single.summary(),
             "peak_rss_mb": round(server.peak_rss_mb(), 1),
         }
+        if single:
+            out["single"] = driver.load(port, 1, max(3.0, seconds / 2)).summary()
+        return out
     finally:
         server.stop()
 
@@ -787,9 +792,16 @@ def measure_postgres(
         seeded = seed(url, recipients)
         guid_file = Path(folder) / "guids.txt"
         guid_file.write_text("\n".join(seeded.guids) + "\n")
-        out = measure_goals(
-            Driver(wrk, seeded.guids, guid_file, seeded.key), seeded, seconds, connections
-        )
+        driver = Driver(wrk, seeded.guids, guid_file, seeded.key)
+        # The bare app again, just before and just after: this run comes minutes after the
+        # first baseline, and on a shared machine the limit moves in between.
+        before = measure_bare(driver, seconds, connections, single=False)
+        out = measure_goals(driver, seeded, seconds, connections)
+        after = measure_bare(driver, seconds, connections, single=False)
+        out["bare_requests_per_s"] = [
+            before["many"]["requests_per_s"],
+            after["many"]["requests_per_s"],
+        ]
         out["seed_seconds"] = round(seeded.seconds, 1)
         return out
     except (OSError, subprocess.SubprocessError, psycopg.Error) as exc:
@@ -877,6 +889,8 @@ def report(result: dict[str, Any]) -> None:
     if "postgres" in result:
         g = result["postgres"]
         line(f"Goals PostgreSQL x{c}", g["many"], f"  ratio {g['ratio_to_bare']:.3f}")
+        before, after = g["bare_requests_per_s"]
+        print(f"  against the bare app just before and after it: {before:,.0f}, {after:,.0f} req/s")
         v = g["verify"]
         print(
             f"  PostgreSQL: stored {v['stored']}, 201 answers {v['answered_201']},"
@@ -974,9 +988,8 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"PostgreSQL run skipped: {exc}")
                 result["postgres_skipped"] = str(exc)
             else:
-                pg["ratio_to_bare"] = ratio(
-                    pg["many"]["requests_per_s"], result["bare"]["many"]["requests_per_s"]
-                )
+                around = pg["bare_requests_per_s"]
+                pg["ratio_to_bare"] = ratio(pg["many"]["requests_per_s"], sum(around) / 2)
                 result["postgres"] = pg
 
         result["checks"] = judge(result)
