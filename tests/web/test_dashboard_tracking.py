@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from starlette.testclient import TestClient
 
 from goalkeeper.model import Scope
@@ -53,12 +54,35 @@ def test_creating_a_key_shows_a_snippet_that_works(
     assert key[1] not in client.get("/tracking").text
 
 
-def test_a_bad_origin_is_explained(client: TestClient, world: World, store: Store) -> None:
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "shop.example/path",
+        "https://shop.example/path",  # a browser's Origin never has one
+        "https://shop\x00.example",  # PostgreSQL cannot store NUL
+        "https://user@shop.example",
+        "https://shop.example:123456",
+    ],
+)
+def test_a_bad_origin_is_explained(
+    client: TestClient, world: World, store: Store, origin: str
+) -> None:
     sign_in(client, world)
-    response = client.post("/tracking", data={"origins": "shop.example/path"})
+    response = client.post("/tracking", data={"origins": origin})
     assert response.status_code == 400
     assert 'id="tracking-error"' in response.text and "must look like https://" in response.text
     assert len(store.list_api_keys(world.account_id, Scope.TRACKER)) == 1
+
+
+def test_ports_and_bracketed_addresses_are_origins(
+    client: TestClient, world: World, store: Store
+) -> None:
+    sign_in(client, world)
+    response = client.post(
+        "/tracking", data={"origins": "http://localhost:8080 https://[::1]:8443"}
+    )
+    assert response.status_code == 200
+    assert len(store.list_api_keys(world.account_id, Scope.TRACKER)) == 2
 
 
 def test_a_form_posted_from_another_site_makes_nothing(

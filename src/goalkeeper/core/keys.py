@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import secrets
 import time
 from collections import OrderedDict
@@ -34,6 +35,13 @@ class IssuedKey:
     record: ApiKey
 
 
+# An Origin header as browsers send it: scheme, ASCII host (IDNs in punycode, IPv6 in
+# brackets), optional port. Anything else could never match one.
+_ORIGIN = re.compile(
+    r"https?://(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
+)
+
+
 def create_key(
     store: Store,
     account_id: int,
@@ -45,9 +53,10 @@ def create_key(
     if scope is Scope.TRACKER and not origins:
         raise InvalidField("A tracker key needs at least one allowed origin (--origin).")
     for origin in origins:
-        if not origin.startswith(("http://", "https://")) or origin.rstrip("/") != origin:
+        if not _ORIGIN.fullmatch(origin):
             raise InvalidField(
-                f"Origin {origin!r} must look like https://shop.example (scheme and host, no path)."
+                f"Origin {origin!r} must look like https://shop.example"
+                " (scheme, host and an optional port; no path)."
             )
     prefix = secrets.token_hex(4)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_hex(16)}"
