@@ -309,6 +309,21 @@ def test_recipients_import_bad_json_line(
     assert code == 2 and "line 2: not valid JSON" in err
 
 
+def test_recipients_import_refuses_a_subscriber_with_an_unpaired_surrogate(
+    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
+) -> None:
+    account = str(init(capsys, db)["account_id"])
+    path = tmp_path / "sends.ndjson"
+    path.write_text(
+        '{"guid": "C7015756-95F3-4509-8C6C-759FEEC48F91", "message": "M",'
+        ' "subscriber": "s\\udc00", "channel": "Email"}\n'
+    )
+    code, _, err = run(
+        capsys, "recipients", "import", str(path), "--database", db, "--account", account
+    )
+    assert code == 2 and "line 1: subscriber holds an unpaired surrogate" in err
+
+
 def test_serve_refuses_a_stale_schema(db: str, tmp_path: Path) -> None:
     if not db.startswith("sqlite"):
         pytest.skip("schema surgery below is SQLite's")

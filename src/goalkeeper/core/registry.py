@@ -53,11 +53,16 @@ def check_name(name: str, what: str = "name") -> str:
 
 
 def storable(text: str, what: str) -> str:
-    """``text`` unless it holds NUL, which PostgreSQL cannot store in text (so neither
-    backend takes it: the command line and imports reach here without the JSON API's
-    checks)."""
+    """``text`` unless it holds NUL, which PostgreSQL cannot store in text, or an
+    unpaired surrogate, which UTF-8 cannot encode (the command line and imports reach
+    here without the JSON API's checks)."""
     if "\x00" in text:
         raise InvalidField(f"{what} must not contain the NUL character.")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidField(f"{what} holds an unpaired surrogate.") from None
     return text
 
 
