@@ -21,12 +21,12 @@ from goalkeeper.core.registry import (
     check_sent_at,
     check_subscriber,
     send_channel,
-    storable,
 )
 from goalkeeper.errors import GoalkeeperError, InvalidField
 from goalkeeper.guid import parse_guid
 from goalkeeper.model import Channel, Message, Recipient
 from goalkeeper.store import Store
+from goalkeeper.wire.json_api import storable
 
 CHUNK = 5000
 MAX_ERRORS = 10

@@ -26,6 +26,7 @@ from goalkeeper.model import (
 )
 from goalkeeper.store import Store
 from goalkeeper.store.base import NewGoal
+from goalkeeper.wire.json_api import storable
 
 MAX_NAME = 200
 MAX_SUBSCRIBER_ID = 200
@@ -50,20 +51,6 @@ def check_name(name: str, what: str = "name") -> str:
     if not name or len(name) > MAX_NAME:
         raise InvalidField(f"{what} must be 1 to {MAX_NAME} characters.")
     return storable(name, what)
-
-
-def storable(text: str, what: str) -> str:
-    """``text`` unless it holds NUL, which PostgreSQL cannot store in text, or an
-    unpaired surrogate, which UTF-8 cannot encode (the command line and imports reach
-    here without the JSON API's checks)."""
-    if "\x00" in text:
-        raise InvalidField(f"{what} must not contain the NUL character.")
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidField(f"{what} holds an unpaired surrogate.") from None
-    return text
 
 
 def create_goal(

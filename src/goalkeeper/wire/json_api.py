@@ -124,6 +124,12 @@ def string(value: Any, name: str, max_length: int) -> str:
         raise FieldType(f"{name} must be a string, not {type_name(value)}.")
     if len(value) > max_length:
         raise InvalidField(f"{name} must be at most {max_length} characters.")
+    return storable(value, name)
+
+
+def storable(value: str, name: str) -> str:
+    """``value`` if both backends can store it: no NUL (PostgreSQL's text cannot hold
+    one) and no unpaired surrogate."""
     if "\x00" in value:
         raise InvalidField(f"{name} must not contain the NUL character (\\u0000).")
     return encodable(value, name)
