@@ -105,6 +105,24 @@ def test_the_csv_downloads_match_the_report_api(client: TestClient, world: World
         assert [int(r["value"]) for r in rows] == [r["value"] for r in api["rows"]]
 
 
+def test_a_name_a_spreadsheet_would_run_is_downloaded_as_text(
+    client: TestClient, world: World
+) -> None:
+    """CSV downloads are opened in spreadsheets: a name starting with = + - @ would run
+    as a formula there, so it gets a leading apostrophe; numbers stay numbers."""
+    admin = {"Authorization": f"Bearer {world.admin_key}"}
+    name = '=HYPERLINK("https://evil.example","Click")'
+    made = client.post("/api/v1/goals", json={"name": name, "id": 9}, headers=admin)
+    assert made.status_code == 201
+    answer = client.post("/v2/Api/Goals", content=goals_xml(goal_id="9", value="-5"))
+    assert answer.status_code == 201
+    sign_in(client, world.admin_key)
+    download = client.get("/dashboard.csv", params={"view": "goal"})
+    (row,) = [r for r in csv.DictReader(io.StringIO(download.text)) if r["goal_id"] == "9"]
+    assert row["goal_name"] == "'" + name
+    assert row["value"] == "-5"
+
+
 def test_a_bad_range_or_zone_is_shown_not_crashed_on(client: TestClient, world: World) -> None:
     sign_in(client, world.admin_key)
     page = client.get("/", params={"tz": "Atlantis/Capital"})

@@ -104,7 +104,7 @@ class Report:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
-            writer.writerow(["" if row[c] is None else row[c] for c in columns])
+            writer.writerow([_cell(row[c]) for c in columns])
         return out.getvalue()
 
     def as_dict(self) -> dict[str, object]:
@@ -116,6 +116,20 @@ class Report:
             "rows": [row.as_dict(self.by) for row in self.rows],
             "totals": self.totals.as_dict(()),
         }
+
+
+def _cell(value: object) -> object:
+    """A CSV cell. These files are opened in spreadsheets, which run a cell starting with
+    = + - @ (or a tab or carriage return) as a formula: a goal or message name, which an
+    API caller chose, gets a leading apostrophe there, so it shows as the text it is."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
+        return "'" + value
+    return value
+
+
+_FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
 # -- parsing what callers give --------------------------------------------------------
