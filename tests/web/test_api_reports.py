@@ -131,6 +131,27 @@ def test_the_command_line_prints_the_same_report(
             assert "Purchase" in done.stdout and "Questionnaire" in done.stdout
 
 
+def test_the_command_line_table_shows_any_name_as_plain_text(
+    client: TestClient, world: World, database_url: str
+) -> None:
+    """A name chosen by an API caller is neither rich markup (an unmatched closing tag
+    used to end the command with a traceback) nor escape sequences for the terminal."""
+    name = "[/bold] \x1b[31mred\x1b]8;;https://evil.example\x07"
+    made = client.post(
+        "/api/v1/goals", json={"name": name, "id": 9}, headers=bearer(world.admin_key)
+    )
+    assert made.status_code == 201
+    record(client, "9", "5", SPEC_GUID)
+    done = subprocess.run(
+        [sys.executable, "-m", "goalkeeper", "report", "--database", database_url,
+         "--account", str(world.account_id), "--by", "goal"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "[/bold]" in done.stdout and "\\x1b[31mred" in done.stdout
+    assert "\x1b" not in done.stdout and "\x07" not in done.stdout
+
+
 def test_rebuild_counters_from_the_command_line_changes_no_figure(
     recorded: TestClient, world: World, database_url: str
 ) -> None:

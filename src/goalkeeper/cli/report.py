@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from goalkeeper.cli import CliError, emit_json, open_checked
 from goalkeeper.config import Config
@@ -18,6 +18,9 @@ from goalkeeper.core.reports import (
     parse_date,
 )
 from goalkeeper.store import Store
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 
 def register(command: Any, commands: Any) -> None:
@@ -127,12 +130,21 @@ def print_table(report: Report) -> None:
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
-def _cell(value: object, column: str) -> str:
+def _cell(value: object, column: str) -> Text:
+    """A table cell as plain text. Names come from API callers: a bracket in one is not
+    rich markup (an unmatched ``[/bold]`` raised), and a control character (an escape
+    sequence recolouring or relinking the operator's terminal) is shown as ``\\xNN``."""
+    from rich.text import Text  # imported when a table is printed: start-up stays quick
+
     if value is None:
-        return "-"
+        return Text("-")
     if column == "conversion_rate" and isinstance(value, float):
-        return f"{value:.2%}"
-    return str(value)
+        return Text(f"{value:.2%}")
+    return Text(str(value).translate(_CONTROL))
+
+
+# C0 controls, DEL and C1 controls, each as its visible escape
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
 
 
 def run_rebuild(args: argparse.Namespace, config: Config) -> int:
