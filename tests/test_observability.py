@@ -109,6 +109,28 @@ def test_json_logs_carry_the_request_id(tmp_path: Path) -> None:
     assert "test_api_key1" not in log.read_text()  # keys are never logged
 
 
+def test_a_text_log_line_cannot_be_forged_through_a_request_path(tmp_path: Path) -> None:
+    """The path is logged decoded: a %0a in it would start a line of the attacker's
+    making, a %1b an escape sequence for whoever reads the log on a terminal."""
+    url = f"sqlite:///{tmp_path / 'gk.db'}"
+    store = open_store(url)
+    build_world(store)
+    store.close()
+    log = tmp_path / "server.log"
+    server = Server(url, log, env={"GOALKEEPER_ACCESS_LOG": "true"}).start()
+    try:
+        response = httpx.get(
+            server.base_url + "/api/v1/x%0a2026-11-27 ERROR goalkeeper forged%1b[31m"
+        )
+        assert response.status_code == 404
+    finally:
+        server.stop()
+    text = log.read_text()
+    (line,) = [line for line in text.splitlines() if "forged" in line]
+    assert "GET /api/v1/x\\x0a2026-11-27 ERROR goalkeeper forged\\x1b[31m 404" in line
+    assert "\x1b" not in text
+
+
 def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'gk.db'}"
     store = open_store(url)

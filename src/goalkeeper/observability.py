@@ -26,6 +26,8 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
 
+from goalkeeper.text import visible
+
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 HTTP_REQUESTS = Counter(
@@ -107,6 +109,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """One record, one line: a message's control characters (a newline decoded from a
+    request path, say) are shown as ``\\xNN``; a traceback still follows on its own
+    lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = visible(record.message)
+        return super().formatMessage(record)
+
+
 def configure_logging(log_format: str, log_level: str) -> None:
     """Route goalkeeper's and uvicorn's logs to stderr in the chosen format."""
     if log_format not in ("text", "json"):
@@ -117,7 +129,7 @@ def configure_logging(log_format: str, log_level: str) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+            TextFormatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]

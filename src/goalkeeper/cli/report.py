@@ -18,6 +18,7 @@ from goalkeeper.core.reports import (
     parse_date,
 )
 from goalkeeper.store import Store
+from goalkeeper.text import visible
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -140,11 +141,7 @@ def _cell(value: object, column: str) -> Text:
         return Text("-")
     if column == "conversion_rate" and isinstance(value, float):
         return Text(f"{value:.2%}")
-    return Text(str(value).translate(_CONTROL))
-
-
-# C0 controls, DEL and C1 controls, each as its visible escape
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+    return Text(visible(str(value)))
 
 
 def run_rebuild(args: argparse.Namespace, config: Config) -> int:
