@@ -9,7 +9,11 @@ code (py-spy --gil: Python runs one thread at a time, so GIL time added over a
 process's threads is the ceiling on its requests per second); for the writer process,
 where its time goes while it is not waiting for work (fsync included).
 
-    .venv/bin/python bench/profile.py [--seconds 8] [--recipients 1000000]
+With ``--postgres`` the database is a throwaway PostgreSQL cluster with
+pg_stat_statements loaded: it also prints the database processes' CPU per request and,
+per statement, its calls and execution time.
+
+    .venv/bin/python bench/profile.py [--seconds 8] [--recipients 1000000] [--postgres]
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -48,7 +53,9 @@ PARTS = [
     ("dispatch", r"Goalkeeper\.__call__"),
     ("uvicorn (HTTP parsing, tasks)", r"uvicorn"),
     ("GUID lookup", r"_recipients_of"),
-    ("report counters", r"_count_fulfillments|counting\.py|sqlite_reports"),
+    ("report counters", r"_count_fulfillments|_count_stored|counting\.py|_reports\.py"),
+    ("PostgreSQL parameters", r"postgres_arrays|_batch_params"),
+    ("PostgreSQL statements, waiting included", r"PostgresFulfillments\._write_batch|psycopg"),
     ("row insert", r"insert_pending|write_fulfillments\.<locals>\.stored"),
     ("BEGIN/COMMIT (fsync)", r"SqliteStore\._write"),
     ("batch assembly", r"write_fulfillments|Writer\._take|Writer\._run"),
@@ -107,6 +114,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--recipients", type=int, default=1_000_000)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    parser.add_argument("--postgres", action="store_true", help="on a PostgreSQL cluster")
     args = parser.parse_args()
 
     wrk = run.ensure_wrk()
@@ -115,8 +123,13 @@ def main() -> int:
         return 2
     py_spy = ensure_py_spy()
     work = Path(tempfile.mkdtemp(prefix="goalkeeper-profile-"))
+    statements: list[tuple[Any, ...]] = []
+    database_cpu = 0.0
     try:
-        seeded = run.seed(f"sqlite:///{work / 'bench.db'}", args.recipients)
+        url = f"sqlite:///{work / 'bench.db'}"
+        if args.postgres:
+            url = start_postgres(work)
+        seeded = run.seed(url, args.recipients)
         guid_file = work / "guids.txt"
         guid_file.write_text("\n".join(seeded.guids) + "\n")
         port = run.free_port()
@@ -138,15 +151,23 @@ def main() -> int:
                     subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 )
             time.sleep(0.5)
+            if args.postgres:
+                reset_statements(url)
+                database_cpu = postgres_cpu(work / "pg")
             threads = {name: thread_cpu(pid) for name, pid in pids.items()}
             load = run.run_wrk(wrk, port, 64, args.seconds, guid_file, seeded.key)
             threads = {name: _minus(thread_cpu(pid), threads[name]) for name, pid in pids.items()}
+            if args.postgres:
+                database_cpu = postgres_cpu(work / "pg") - database_cpu
+                statements = read_statements(url)
             for spy in spies:
                 spy.wait(60)
         finally:
             server.stop()
         profiles = {name: categorize(raw) for name, raw in raws.items()}
     finally:
+        if args.postgres:
+            subprocess.run([str(PG_CLUSTER), "destroy", str(work / "pg")], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
 
     requests = max(1, load.created)
@@ -166,7 +187,78 @@ def main() -> int:
             for part, samples in counter.most_common():
                 share = samples / args.rate / requests * 1e6
                 print(f"    {share:6.1f} us  {samples / total:6.1%}  {part}")
+    if args.postgres:
+        print(f"\nPostgreSQL processes: CPU {database_cpu / requests * 1e6:.1f} us a request")
+        print("  per statement: calls, mean execution, execution a request")
+        for query, calls, mean_ms, total_ms in statements:
+            print(
+                f"  {calls:8,d}  {mean_ms * 1000:8.1f} us  {total_ms * 1000 / requests:6.1f} us"
+                f"  {query}"
+            )
     return 0
+
+
+PG_CLUSTER = run.ROOT / "scripts" / "pg-cluster"
+
+
+def start_postgres(work: Path) -> str:
+    """A throwaway cluster with pg_stat_statements; the URL of a fresh database in it."""
+    import psycopg
+
+    folder = work / "pg"
+    folder.mkdir()
+    os.chmod(work, 0o755)  # the server runs as the postgres user
+    os.chmod(folder, 0o755)
+    done = subprocess.run(
+        [str(PG_CLUSTER), "start", str(folder), "--stats", "--owner", str(os.getpid())],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    admin = done.stdout.strip().splitlines()[-1]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE goalkeeper_profile")
+    return admin.rsplit("/", 1)[0] + "/goalkeeper_profile"
+
+
+def reset_statements(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        conn.execute("SELECT pg_stat_statements_reset()")
+
+
+def read_statements(url: str) -> list[tuple[Any, ...]]:
+    """(statement, calls, mean ms, total ms) of the busiest statements since the reset."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 60), calls,"
+            " mean_exec_time, total_exec_time FROM pg_stat_statements"
+            " WHERE query NOT LIKE '%pg_stat_statements%' AND calls > 0"
+            " ORDER BY total_exec_time DESC LIMIT 8"
+        ).fetchall()
+    return [tuple(r) for r in rows]
+
+
+def postgres_cpu(folder: Path) -> float:
+    """CPU seconds used so far by the cluster in ``folder``: its postmaster and the
+    processes it started (backends, WAL writer, checkpointer...)."""
+    postmaster = (folder / "data" / "postmaster.pid").read_text().split()[0]
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if entry.name == postmaster or fields[1] == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":
