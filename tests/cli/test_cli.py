@@ -295,33 +295,29 @@ def test_recipients_import_bad_record_imports_nothing(
         store.close()
 
 
+_SEND = '{"guid": "C7015756-95F3-4509-8C6C-759FEEC48F91", "message": "M", "subscriber": "s", "channel": "Email"}'
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (_SEND + "\n{oops\n", "line 2: not valid JSON"),
+        (
+            _SEND.replace('"s"', '"s\\udc00"') + "\n",
+            "line 1: subscriber holds an unpaired surrogate",
+        ),
+    ],
+)
 def test_recipients_import_bad_json_line(
-    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path, content: str, expected: str
 ) -> None:
     account = str(init(capsys, db)["account_id"])
     path = tmp_path / "sends.ndjson"
-    path.write_text(
-        '{"guid": "C7015756-95F3-4509-8C6C-759FEEC48F91", "message": "M", "subscriber": "s", "channel": "Email"}\n{oops\n'
-    )
+    path.write_text(content)
     code, _, err = run(
         capsys, "recipients", "import", str(path), "--database", db, "--account", account
     )
-    assert code == 2 and "line 2: not valid JSON" in err
-
-
-def test_recipients_import_refuses_a_subscriber_with_an_unpaired_surrogate(
-    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
-) -> None:
-    account = str(init(capsys, db)["account_id"])
-    path = tmp_path / "sends.ndjson"
-    path.write_text(
-        '{"guid": "C7015756-95F3-4509-8C6C-759FEEC48F91", "message": "M",'
-        ' "subscriber": "s\\udc00", "channel": "Email"}\n'
-    )
-    code, _, err = run(
-        capsys, "recipients", "import", str(path), "--database", db, "--account", account
-    )
-    assert code == 2 and "line 1: subscriber holds an unpaired surrogate" in err
+    assert code == 2 and expected in err
 
 
 def test_serve_refuses_a_stale_schema(db: str, tmp_path: Path) -> None:
