@@ -76,10 +76,9 @@ def thread_cpu(pid: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            out[task.name] = run.proc_stat(task / "stat")[1]
         except OSError:
             continue
-        out[task.name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return out
 
 
@@ -248,17 +247,17 @@ def postgres_cpu(folder: Path) -> float:
     """CPU seconds used so far by the cluster in ``folder``: its postmaster and the
     processes it started (backends, WAL writer, checkpointer...)."""
     postmaster = (folder / "data" / "postmaster.pid").read_text().split()[0]
-    total = 0
+    total = 0.0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            parent, seconds = run.proc_stat(entry / "stat")
         except OSError:
             continue
-        if entry.name == postmaster or fields[1] == postmaster:
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        if entry.name == postmaster or parent == postmaster:
+            total += seconds
+    return total
 
 
 if __name__ == "__main__":

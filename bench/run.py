@@ -329,12 +329,8 @@ class Server:
 
     def cpu_seconds(self, children: bool = False) -> float:
         """User plus system CPU time the server process (or its children) used so far."""
-        total = 0
-        for pid in self.children() if children else [self.proc.pid]:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        return total / os.sysconf("SC_CLK_TCK")
+        pids = self.children() if children else [self.proc.pid]
+        return sum(proc_stat(Path(f"/proc/{pid}/stat"))[1] for pid in pids)
 
     def writer_metrics(self) -> dict[str, float]:
         """The writer's batch and commit histograms' sums and counts, from /metrics."""
@@ -390,6 +386,12 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+def proc_stat(path: Path) -> tuple[str, float]:
+    """(parent pid, user plus system CPU seconds so far) from a /proc .../stat file."""
+    fields = path.read_text().rsplit(")", 1)[1].split()
+    return fields[1], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_bare(port: int) -> Server:

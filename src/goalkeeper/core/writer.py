@@ -1,10 +1,11 @@
 """The group-commit writer: many concurrent requests, one transaction, then the answers.
 
 This is the writer thread (``GOALKEEPER_WRITER=thread``); by default the same batching
-runs in a child process, :mod:`goalkeeper.core.writer_process`. Requests hand a validated :class:`FulfillmentRequest` to :meth:`Writer.submit` and
-await its outcome. One thread per process takes whatever is queued (up to
-``batch_max``), writes it in one transaction through the store, and only after the
-commit resolves each request's future. While the thread commits, new requests queue
+runs in a child process, :mod:`goalkeeper.core.writer_process`. Requests hand a
+validated :class:`FulfillmentRequest` to :meth:`Writer.submit` and await its outcome.
+One thread per process takes whatever is queued (up to ``batch_max``), writes it in one
+transaction through the store, and only after the commit resolves each request's
+future. While the thread commits, new requests queue
 up, so batches grow with load on their own; when other requests are known to be on
 their way (``expect``), the thread waits up to ``batch_wait_us`` for them, and never
 when nothing else is in flight, so a lone request pays no timer.

@@ -2,8 +2,8 @@
 
 A store is synchronous and thread-safe: the core calls it from the writer (the hot
 path, batched; in the writer process or the writer thread) and from worker threads
-(admin and report calls). Each backend
-keeps its SQL to itself; nothing above this package sees a dialect.
+(admin and report calls). Each backend keeps its SQL to itself; nothing above this
+package sees a dialect.
 """
 
 from __future__ import annotations
