@@ -9,9 +9,9 @@ One run, on one machine, in this order:
 3. start ``goalkeeper serve`` on the seeded database, timing the cold start to its
    first 201, and drive the XML Goals path the same way, with a rotating set of valid
    MessageGuids;
-4. the JSON batch path (1,000 fulfillments a request) against a raw ``executemany`` of
-   the same rows, when the server has that route; then the bare app once more: the
-   Goals figure's baseline is the mean of the bare runs before and after it;
+4. the JSON batch path (1,000 fulfillments a request), when the server has that route;
+   then the bare app once more (the Goals figure's baseline is the mean of the bare
+   runs before and after it), and a raw ``executemany`` of the JSON path's rows;
 5. the Goals path on a throwaway PostgreSQL cluster seeded alike, between two more runs
    of the bare app whose mean is its baseline (``--no-postgres`` skips it);
 6. after every load, check that the fulfillments stored equal the 201 answers.
