@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Sequence
 
 from goalkeeper.errors import (
-    Conflict,
     InvalidField,
     MessageGuidNotRecognized,
     NotFound,
@@ -156,6 +155,7 @@ def issue_recipients(
     message: Message,
     subscribers: Sequence[tuple[str, uuid.UUID | None]],
     sent_at: dt.datetime | None = None,
+    refuse_taken: bool = False,
 ) -> list[Recipient]:
     """Register one send per subscriber, issuing a UUIDv7 where no GUID is given."""
     when = check_sent_at(sent_at) or message.sent_at or dt.datetime.now(dt.UTC)
@@ -171,24 +171,16 @@ def issue_recipients(
         )
         for sub, guid in subscribers
     ]
-    store.add_recipients(rows)
+    store.add_recipients(rows, refuse_taken)
     return rows
 
 
 def register_recipients(
     store: Store, message: Message, subscribers: Sequence[tuple[str, uuid.UUID | None]]
 ) -> list[Recipient]:
-    """:func:`issue_recipients`, refusing (409, before writing anything) a given GUID that
-    is already registered to another send, so the answer never claims a GUID it did not
-    register. Registering the same send again is idempotent."""
-    for subscriber, guid in subscribers:
-        if guid is None:
-            continue
-        known = store.get_recipient(guid.bytes)
-        if known is not None and (
-            known.account_id != message.account_id
-            or known.message_id != message.id
-            or known.subscriber_id != subscriber.strip()
-        ):
-            raise Conflict(f"GUID {format_guid(guid.bytes)} is already registered to another send.")
-    return issue_recipients(store, message, subscribers)
+    """:func:`issue_recipients`, refusing (409, writing nothing) a given GUID that is
+    already registered to another send, or given twice for two sends, so the answer never
+    claims a GUID it did not register. The store checks in the transaction that inserts,
+    so two calls at once cannot both claim one GUID. Registering the same send again is
+    idempotent."""
+    return issue_recipients(store, message, subscribers, refuse_taken=True)

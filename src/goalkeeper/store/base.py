@@ -15,7 +15,8 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
-from goalkeeper.errors import GoalkeeperError
+from goalkeeper.errors import Conflict, GoalkeeperError
+from goalkeeper.guid import format_guid
 from goalkeeper.model import (
     ApiKey,
     Channel,
@@ -50,6 +51,25 @@ def migrations(dialect: str) -> list[Migration]:
             found.append(Migration(int(match[1]), match[2], entry.read_text("utf-8")))
     found.sort(key=lambda m: m.version)
     return found
+
+
+def unique_sends(rows: Sequence[Recipient], refuse_taken: bool) -> dict[bytes, Recipient]:
+    """``rows`` by GUID, the first of each kept; with ``refuse_taken``, a GUID given twice
+    for two different sends raises :func:`taken`."""
+    unique: dict[bytes, Recipient] = {}
+    for r in rows:
+        first = unique.setdefault(r.guid.bytes, r)
+        if refuse_taken and first is not r:
+            check_same_send(first, r.account_id, r.message_id, r.subscriber_id)
+    return unique
+
+
+def check_same_send(r: Recipient, account_id: int, message_id: int, subscriber_id: str) -> None:
+    """Refuse (409) ``r`` when its GUID names another send than the one given."""
+    if (r.account_id, r.message_id, r.subscriber_id) != (account_id, message_id, subscriber_id):
+        # The same answer whichever account holds the GUID: it tells the caller only
+        # that a GUID it already knows is taken.
+        raise Conflict(f"GUID {format_guid(r.guid.bytes)} is already registered to another send.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,7 +210,13 @@ class Store(Protocol):
     def list_messages(self, account_id: int, limit: int = 1000) -> list[Message]: ...
 
     # the GUID registry
-    def add_recipients(self, rows: Sequence[Recipient]) -> int: ...
+    def add_recipients(self, rows: Sequence[Recipient], refuse_taken: bool = False) -> int:
+        """Register the sends whose GUIDs are new; how many were. A GUID already stored, or
+        given earlier in ``rows``, is skipped; with ``refuse_taken``, one that names
+        another send (account, message or subscriber) raises Conflict and nothing is
+        written. The check and the insert share one transaction."""
+        ...
+
     def get_recipient(self, guid: bytes) -> Recipient | None: ...
     def count_recipients(self, account_id: int) -> int: ...
 

@@ -27,7 +27,7 @@ import psycopg
 
 from goalkeeper.errors import Conflict, SchemaOutdated
 from goalkeeper.model import ApiKey, Channel, Counting, Goal, Message, Recipient, Scope
-from goalkeeper.store.base import Migration, NewGoal, migrations
+from goalkeeper.store.base import Migration, NewGoal, check_same_send, migrations, unique_sends
 from goalkeeper.store.postgres_fulfillments import PostgresFulfillments
 from goalkeeper.store.postgres_pool import Connection, Pool, mapped_errors
 
@@ -327,7 +327,9 @@ class PostgresStore(PostgresFulfillments):
 
     # -- the GUID registry --------------------------------------------------------------
 
-    def add_recipients(self, rows: Sequence[Recipient]) -> int:
+    def add_recipients(self, rows: Sequence[Recipient], refuse_taken: bool = False) -> int:
+        unique = unique_sends(rows, refuse_taken)
+        rows = list(unique.values())
         added = 0
         with self._transaction() as conn:
             for start in range(0, len(rows), 5000):
@@ -337,7 +339,7 @@ class PostgresStore(PostgresFulfillments):
                     " channel, sent_at) SELECT * FROM unnest(%s::uuid[], %s::bigint[],"
                     " %s::bigint[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])"
                     " ON CONFLICT (guid) DO NOTHING"
-                    " RETURNING account_id, message_id, channel, sent_at",
+                    " RETURNING account_id, message_id, channel, sent_at, guid",
                     (
                         [r.guid for r in chunk],
                         [r.account_id for r in chunk],
@@ -351,6 +353,18 @@ class PostgresStore(PostgresFulfillments):
                 new = cur.fetchall()
                 self._count_sends(conn, new)
                 added += len(new)
+                for row in new:
+                    del unique[row[4].bytes]
+            if refuse_taken and unique:
+                # Skipped by ON CONFLICT, which waited for any transaction inserting the
+                # same GUID: the rows it kept are committed and visible now.
+                for guid, account_id, message_id, subscriber_id in conn.execute(
+                    "SELECT guid, account_id, message_id, subscriber_id FROM recipients"
+                    " WHERE guid = ANY(%s)",
+                    ([uuid.UUID(bytes=g) for g in unique],),
+                ):
+                    check_same_send(unique[guid.bytes], int(account_id), int(message_id),
+                                    subscriber_id)  # fmt: skip
         return added
 
     def get_recipient(self, guid: bytes) -> Recipient | None:

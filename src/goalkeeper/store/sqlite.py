@@ -387,10 +387,10 @@ class SqliteStore(SqliteFulfillments):
 
     # -- the GUID registry --------------------------------------------------------------
 
-    def add_recipients(self, rows: Sequence[Recipient]) -> int:
+    def add_recipients(self, rows: Sequence[Recipient], refuse_taken: bool = False) -> int:
         with self._write() as conn:
             before = conn.total_changes
-            rows = self._new_recipients(conn, rows)
+            rows = self._new_recipients(conn, rows, refuse_taken)
             conn.executemany(
                 "INSERT INTO recipients (guid, account_id, message_id, subscriber_id, list,"
                 " channel, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guid) DO NOTHING",

@@ -18,6 +18,8 @@ from goalkeeper.model import Channel, Counting, Recipient, utcnow
 from goalkeeper.store.base import (
     FulfillmentRow,
     RebuildResult,
+    check_same_send,
+    unique_sends,
 )
 from goalkeeper.store.counter_reads import CounterReads
 from goalkeeper.store.counting import (
@@ -156,19 +158,24 @@ class SqliteReports(CounterReads):
         )
 
     @staticmethod
-    def _new_recipients(conn: sqlite3.Connection, rows: Sequence[Recipient]) -> list[Recipient]:
-        """The rows whose GUIDs are neither stored yet nor repeated earlier in ``rows``."""
-        unique: dict[bytes, Recipient] = {}
-        for r in rows:
-            unique.setdefault(r.guid.bytes, r)
+    def _new_recipients(
+        conn: sqlite3.Connection, rows: Sequence[Recipient], refuse_taken: bool
+    ) -> list[Recipient]:
+        """The rows whose GUIDs are neither stored yet nor repeated earlier in ``rows``
+        (see :meth:`Store.add_recipients` for ``refuse_taken``)."""
+        unique = unique_sends(rows, refuse_taken)
         keys = list(unique)
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            for (guid,) in conn.execute(
-                f"SELECT guid FROM recipients WHERE guid IN ({marks})", chunk
+            for guid, account_id, message_id, subscriber_id in conn.execute(
+                "SELECT guid, account_id, message_id, subscriber_id FROM recipients"
+                f" WHERE guid IN ({marks})",
+                chunk,
             ):
-                del unique[guid]
+                known = unique.pop(guid)
+                if refuse_taken:
+                    check_same_send(known, account_id, message_id, subscriber_id)
         return list(unique.values())
 
     # -- report reads -------------------------------------------------------------------

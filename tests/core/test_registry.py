@@ -1,0 +1,74 @@
+"""The GUID registry: a GUID names one send, however and whenever it is claimed."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+
+from goalkeeper.core.accounts import create_account
+from goalkeeper.core.registry import create_message, register_recipients
+from goalkeeper.errors import Conflict
+from goalkeeper.model import Channel, Message
+from goalkeeper.store import Store, open_store
+
+GUID = uuid.UUID("0f8fad5b-d9cb-469f-a165-70867728950e")
+FRESH = uuid.UUID("11111111-2222-4333-8444-555555555555")
+
+
+@pytest.fixture
+def message(store: Store) -> Message:
+    account = create_account(store, "Shop")
+    return create_message(store, account.account_id, "November news", Channel.EMAIL)
+
+
+def test_a_guid_given_twice_in_one_call_for_two_sends_is_refused_whole(
+    store: Store, message: Message
+) -> None:
+    with pytest.raises(Conflict, match="already registered to another send"):
+        register_recipients(store, message, [("ann", FRESH), ("bob", GUID), ("cid", GUID)])
+    assert store.get_recipient(FRESH.bytes) is None
+    assert store.get_recipient(GUID.bytes) is None
+
+
+def test_a_guid_given_twice_for_the_same_send_is_registered_once(
+    store: Store, message: Message
+) -> None:
+    register_recipients(store, message, [("bob", GUID), (" bob ", GUID)])
+    assert store.count_recipients(message.account_id) == 1
+    stored = store.get_recipient(GUID.bytes)
+    assert stored is not None and stored.subscriber_id == "bob"
+
+
+def test_a_guid_claimed_by_calls_at_once_goes_to_one_send(
+    store: Store, message: Message, database_url: str
+) -> None:
+    stores = [open_store(database_url) for _ in range(6)]
+    won: list[str] = []
+    refused: list[str] = []
+    barrier = threading.Barrier(len(stores))
+
+    def claim(own: Store, subscriber: str) -> None:
+        barrier.wait()
+        try:
+            register_recipients(own, message, [(subscriber, GUID)])
+        except Conflict:
+            refused.append(subscriber)
+        else:
+            won.append(subscriber)
+
+    threads = [
+        threading.Thread(target=claim, args=(own, f"subscriber {i}"))
+        for i, own in enumerate(stores)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    for own in stores:
+        own.close()
+    assert len(won) == 1 and len(refused) == 5
+    stored = store.get_recipient(GUID.bytes)
+    assert stored is not None and stored.subscriber_id == won[0]
+    assert store.count_recipients(message.account_id) == 1
