@@ -158,7 +158,12 @@ def test_database_outage_answers_503_fast_then_recovers_losing_nothing(
     assert all(status == 503 and took < ANSWER_WITHIN for status, took in unready), unready
     assert alive == 200  # unready, yet alive: a balancer drains it, nobody restarts it
     assert api.status_code == 503 and api.headers["retry-after"] == "1"
-    assert api.json()["error"]["code"] == "unavailable"
+    # The cause (here the database's host and port) is for the log, not for clients.
+    assert api.json()["error"] == {
+        "status": 503,
+        "code": "unavailable",
+        "message": "Service temporarily unavailable.",
+    }
     down = [a for a in load.answers if stopped_at <= a.sent and a.sent + a.took <= restarted_at]
     assert len(down) >= 20, "the load did not meet the outage"
     statuses = Counter(a.status for a in load.answers)
@@ -166,11 +171,13 @@ def test_database_outage_answers_503_fast_then_recovers_losing_nothing(
     for answer in (a for a in load.answers if a.status == 503):
         assert answer.retry_after is not None and int(answer.retry_after) >= 1
         assert b"<Code>503</Code>" in answer.body  # the Goals method's own envelope
+        assert b"<Message>Service temporarily unavailable.</Message>" in answer.body
     slow = [a for a in down if a.took >= ANSWER_WITHIN]
     assert not slow, slow[:5]
     # The log says it once (and again when writes succeed), not once per failed batch.
     log = (tmp_path / "server.log").read_text()
     assert 1 <= log.count("failed batches so far") <= 3, log[-3000:]
+    assert "failed batches so far): database unavailable: " in log
     assert "writes succeed again after" in log
 
     # Every 201 is stored, once; nothing is stored that was never sent.

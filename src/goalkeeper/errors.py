@@ -47,11 +47,16 @@ from __future__ import annotations
 
 
 class GoalkeeperError(Exception):
-    """Base of every error a client can see."""
+    """Base of every error a client can see.
+
+    ``message`` is what the client sees; ``detail``, when set, says more for the operator
+    (logs, the command line, ``/readyz``) and never goes on the wire.
+    """
 
     status: int = 500
     code: str = "internal_error"
     message: str = "Internal server error."
+    detail: str | None = None
 
     def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None):
         if message is not None:
@@ -256,8 +261,10 @@ class StorageUnavailable(GoalkeeperError):
     code = "unavailable"
     message = "Service temporarily unavailable."
 
-    def __init__(self, retry_after: int = 1, message: str | None = None):
-        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
+    def __init__(self, retry_after: int = 1, detail: str | None = None):
+        # The wire message stays fixed: the cause may name a file or a database host.
+        super().__init__(headers={"Retry-After": str(max(1, retry_after))})
+        self.detail = detail
 
 
 class SchemaOutdated(Exception):

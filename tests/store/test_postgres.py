@@ -294,8 +294,9 @@ def test_a_key_locked_by_a_stuck_transaction_elsewhere_is_a_503_not_a_hang(
             " VALUES (%s, 'held', NULL, now())",
             (world.account_id,),
         )
-        with pytest.raises(StorageUnavailable, match="lock timeout"):
+        with pytest.raises(StorageUnavailable) as caught:
             store.write_fulfillments([req(world, key="held")], idempotency_hours=24)
+        assert "lock timeout" in (caught.value.detail or "")
         stuck.rollback()
     (stored,) = store.write_fulfillments([req(world, key="held")], idempotency_hours=24)
     assert isinstance(stored, Stored) and not stored.duplicate
@@ -368,4 +369,4 @@ def _outcome(read: Callable[[int], int], world: World) -> object:
     try:
         return read(world.account_id)
     except StorageUnavailable as exc:
-        return exc.message
+        return exc.detail

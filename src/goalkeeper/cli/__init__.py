@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"goalkeeper: error: {exc}", file=sys.stderr)
         return 2
     except GoalkeeperError as exc:
-        print(f"goalkeeper: error: {exc.message}", file=sys.stderr)
+        print(f"goalkeeper: error: {exc.detail or exc.message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

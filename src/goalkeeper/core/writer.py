@@ -205,7 +205,7 @@ class BatchWriter:
                     "batch of %d failed (%d failed batches so far): %s",
                     len(batch),
                     self._failed,
-                    exc.message,
+                    exc.detail or exc.message,
                 )
                 self._last_logged = time.monotonic()
             return exc

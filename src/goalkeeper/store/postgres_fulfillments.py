@@ -141,7 +141,7 @@ class PostgresFulfillments(PostgresReports):
                 except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure):
                     # The transaction was rolled back whole: trying again is safe.
                     if attempt == 2:
-                        raise StorageUnavailable(message="database busy") from None
+                        raise StorageUnavailable(detail="database busy") from None
                 except psycopg.OperationalError as exc:
                     if self._writer_conn is not None and (
                         self._writer_conn.closed or self._writer_conn.broken

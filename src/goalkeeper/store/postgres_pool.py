@@ -41,7 +41,7 @@ CONNECT_OPTIONS: dict[str, Any] = {
 
 def unavailable(exc: BaseException) -> StorageUnavailable:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return StorageUnavailable(message=f"database unavailable: {text}")
+    return StorageUnavailable(detail=f"database unavailable: {text}")
 
 
 @contextlib.contextmanager
@@ -76,7 +76,7 @@ class Pool:
         with self._cond:
             while True:
                 if self._closed:
-                    raise StorageUnavailable(message="store is closed")
+                    raise StorageUnavailable(detail="store is closed")
                 if self._idle:
                     conn, since = self._idle.pop()
                     break
@@ -85,7 +85,7 @@ class Pool:
                     break
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._cond.wait(left):
-                    raise StorageUnavailable(message="no database connection free in time")
+                    raise StorageUnavailable(detail="no database connection free in time")
         try:
             conn = reuse_or_connect(conn, since, self._url)
         except BaseException:

@@ -50,7 +50,7 @@ class SqliteStore(SqliteFulfillments):
         try:
             self._lock_fd = os.open(path + "-lock", os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise StorageUnavailable(message=f"cannot open {path}: {exc.strerror}") from None
+            raise StorageUnavailable(detail=f"cannot open {path}: {exc.strerror}") from None
 
     # -- connections ------------------------------------------------------------------
 
@@ -106,7 +106,7 @@ class SqliteStore(SqliteFulfillments):
                     raise
                 conn.execute("COMMIT")
             except sqlite3.OperationalError as exc:
-                raise StorageUnavailable(message=f"database error: {exc}") from exc
+                raise StorageUnavailable(detail=f"database error: {exc}") from exc
 
     def _read(self) -> sqlite3.Connection:
         return self._conn()
@@ -152,7 +152,7 @@ class SqliteStore(SqliteFulfillments):
         try:
             self._read().execute("SELECT 1").fetchone()
         except sqlite3.Error as exc:
-            raise StorageUnavailable(message=f"database error: {exc}") from exc
+            raise StorageUnavailable(detail=f"database error: {exc}") from exc
         version = self.schema_version()
         if version != self.latest_version():
             raise SchemaOutdated(version, self.latest_version())

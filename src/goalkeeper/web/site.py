@@ -79,7 +79,10 @@ def build_site(gk: Goalkeeper) -> Starlette:
         except SchemaOutdated as exc:
             return JSONResponse({"status": "unready", "reason": str(exc)}, status_code=503)
         except (GoalkeeperError, TimeoutError) as exc:
-            reason = exc.message if isinstance(exc, GoalkeeperError) else "database timed out"
+            if isinstance(exc, GoalkeeperError):
+                reason = exc.detail or exc.message
+            else:
+                reason = "database timed out"
             return JSONResponse({"status": "unready", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready"})
 
