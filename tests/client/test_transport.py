@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from goalkeeper.client import (
     NO_RETRIES,
     ApiError,
+    ArgumentValueError,
     AsyncClient,
     AuthenticationError,
     BadRequestError,
@@ -142,6 +144,104 @@ def test_an_unrepeatable_write_is_not_retried_once_sent() -> None:
     assert len(server.requests) == 1
     refused = Recorder(httpx.ConnectError("refused"), httpx.Response(201, json={"id": 9}))
     assert client(refused).create_message("News", "Email") == {"id": 9}
+
+
+# Writes a repeat could double: goalkeeper picks the goal id, the message id, the GUIDs.
+UNSAFE_WRITES: dict[str, Callable[[Client], object]] = {
+    "create_message": lambda gk: gk.create_message("m", "Email"),
+    "add_recipients issuing GUIDs": lambda gk: gk.add_recipients(1, ["a"]),
+    "create_goal without id": lambda gk: gk.create_goal("g"),
+}
+SAFE_WRITES: dict[str, Callable[[Client], object]] = {
+    "record_fulfillment": lambda gk: gk.record_fulfillment(1, GUID),
+    "fulfill_goal": lambda gk: gk.fulfill_goal(1, GUID),
+    "add_recipients naming every GUID": lambda gk: gk.add_recipients(
+        1, [{"subscriber_id": "a", "guid": GUID}]
+    ),
+    "create_goal with id": lambda gk: gk.create_goal("g", id=7),
+}
+OK = {"id": 1, "recipients": [], "status": "accepted"}
+
+
+@pytest.mark.parametrize("call", UNSAFE_WRITES.values(), ids=UNSAFE_WRITES.keys())
+def test_an_unrepeatable_write_is_not_retried_after_503(call: Callable[[Client], object]) -> None:
+    server = Recorder(
+        httpx.Response(503, headers={"Retry-After": "0"}), httpx.Response(201, json=OK)
+    )
+    with pytest.raises(ServiceUnavailableError):
+        call(client(server))
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("call", UNSAFE_WRITES.values(), ids=UNSAFE_WRITES.keys())
+def test_an_unrepeatable_write_is_retried_after_429(call: Callable[[Client], object]) -> None:
+    server = Recorder(
+        httpx.Response(429, headers={"Retry-After": "0"}), httpx.Response(201, json=OK)
+    )
+    call(client(server))
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("call", SAFE_WRITES.values(), ids=SAFE_WRITES.keys())
+def test_a_repeatable_write_is_retried_after_503_and_a_lost_answer(
+    call: Callable[[Client], object],
+) -> None:
+    server = Recorder(
+        httpx.Response(503, headers={"Retry-After": "0"}),
+        httpx.ReadTimeout("lost"),
+        httpx.Response(201, json=OK),
+    )
+    call(client(server))
+    assert len(server.requests) == 3
+    assert server.requests[0].content == server.requests[2].content
+
+
+def test_the_async_client_does_not_retry_an_unrepeatable_write_after_503() -> None:
+    server = Recorder(
+        httpx.Response(503, headers={"Retry-After": "0"}), httpx.Response(201, json=OK)
+    )
+
+    async def main() -> None:
+        async with AsyncClient(
+            "http://gk.test", "gk_key", retry=FAST, transport=httpx.MockTransport(server)
+        ) as gk:
+            await gk.create_message("m", "Email")
+
+    with pytest.raises(ServiceUnavailableError):
+        asyncio.run(main())
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        httpx.LocalProtocolError("Illegal header value b'Bearer '"),
+        httpx.UnsupportedProtocol("Request URL has an unsupported protocol 'ftp://'."),
+    ],
+)
+def test_a_request_httpx_refuses_to_send_is_not_retried_nor_a_network_error(
+    refusal: httpx.TransportError,
+) -> None:
+    server = Recorder(refusal, httpx.Response(200, json={"goals": []}))
+    with pytest.raises(ArgumentValueError) as caught:
+        client(server).list_goals()
+    assert not isinstance(caught.value, NetworkError)
+    assert isinstance(caught.value, ValueError) and caught.value.__cause__ is refusal
+    assert len(server.requests) == 1
+
+
+def test_the_async_client_does_not_retry_a_request_httpx_refuses_to_send() -> None:
+    server = Recorder(httpx.LocalProtocolError("Illegal header value"))
+
+    async def main() -> None:
+        async with AsyncClient(
+            "http://gk.test", "gk_key", retry=FAST, transport=httpx.MockTransport(server)
+        ) as gk:
+            await gk.list_goals()
+
+    with pytest.raises(ArgumentValueError):
+        asyncio.run(main())
+    assert len(server.requests) == 1
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,12 @@ goalkeeper; every other method is goalkeeper's JSON API (``/api/v1``)::
 Retries: network errors, 429 and 503 only, with exponential backoff and full jitter,
 honouring ``Retry-After`` (:class:`RetryPolicy`). A fulfillment carries one
 idempotency key, made once when not given, and reused by every retry, so a retry
-never counts twice. A write that is not safe to repeat (such as creating a message)
-is retried only when the request never left (connection refused or timed out).
+never counts twice. A write that is not safe to repeat (``create_goal`` without an
+id, ``create_message``, ``add_recipients`` that has GUIDs issued) is retried only when
+the server cannot have acted on it: the connection was never made (refused, or timed
+out while connecting), or the answer was 429 (goalkeeper rate-limits before doing
+anything). After a 503 or a lost answer it raises at once: the write may have been
+committed.
 
 Testing without a server or patching: pass an httpx transport, e.g.
 ``Client(url, key, transport=httpx.MockTransport(handler))``.
@@ -21,6 +25,11 @@ Testing without a server or patching: pass an httpx transport, e.g.
 Exceptions (all from :mod:`goalkeeper.client`)::
 
     GoalkeeperClientError            anything the client raises on purpose
+    ├── ArgumentError                a call refused before anything is sent
+    │   ├── ArgumentValueError       also a ValueError: empty or malformed API key, naive
+    │   │                            datetime, a request httpx refuses to send
+    │   └── ArgumentTypeError        also a TypeError: an id that is not an int, unknown
+    │                                fields in a batch item
     ├── NetworkError                 no answer after the last retry (wraps the httpx error)
     └── ApiError                     the server answered an error: status, code, message
         ├── BadRequestError          400 (e.g. message_guid_not_recognized, unknown_field)
@@ -40,6 +49,9 @@ from goalkeeper.client._async import AsyncClient
 from goalkeeper.client._base import NO_RETRIES, RetryPolicy
 from goalkeeper.client._exceptions import (
     ApiError,
+    ArgumentError,
+    ArgumentTypeError,
+    ArgumentValueError,
     AuthenticationError,
     BadRequestError,
     ConflictError,
@@ -57,6 +69,9 @@ from goalkeeper.client._sync import Client
 __all__ = [
     "NO_RETRIES",
     "ApiError",
+    "ArgumentError",
+    "ArgumentTypeError",
+    "ArgumentValueError",
     "AsyncClient",
     "AuthenticationError",
     "BadRequestError",

@@ -1,30 +1,35 @@
 """What the sync and async clients share: the retry policy and every call, as data.
 
 Each API method is built here once as a :class:`Call` (method, path, body, how to
-read the answer, whether a lost answer may be retried); the two clients only send
-calls, with their own I/O.
+read the answer, whether a lost answer may be retried), its arguments checked first;
+the two clients only send calls, with their own I/O.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
+import operator
 import random
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, SupportsIndex, TypeVar
 from xml.sax.saxutils import escape
 
 import httpx
 
 from goalkeeper import __version__
+from goalkeeper.client._exceptions import ArgumentError, ArgumentTypeError, ArgumentValueError
 
 T = TypeVar("T")
 Json = dict[str, Any]
 
-RETRY_STATUSES = frozenset((429, 503))
 # Errors raised before the request could reach the server: always safe to retry.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# httpx refusing the request it was given (e.g. an illegal header value): nothing was
+# sent, and sending it again cannot help.
+UNSENDABLE = (httpx.LocalProtocolError, httpx.UnsupportedProtocol)
 GOALS_PATH = "/v2/Api/Goals"
 USER_AGENT = f"goalkeeper-client/{__version__}"
 
@@ -44,6 +49,18 @@ class RetryPolicy:
     max_backoff: float = 8.0
     max_retry_after: float = 60.0
     jitter: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
+            raise ArgumentTypeError("RetryPolicy.attempts must be an int")
+        if self.attempts < 1:
+            raise ArgumentValueError("RetryPolicy.attempts counts the first try: at least 1")
+        for name in ("backoff", "max_backoff", "max_retry_after"):
+            seconds = getattr(self, name)
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+                raise ArgumentTypeError(f"RetryPolicy.{name} must be a number of seconds")
+            if not 0 <= seconds < math.inf:
+                raise ArgumentValueError(f"RetryPolicy.{name} must be finite and not negative")
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float | None:
         """Seconds to wait before try ``attempt + 1`` (1-based ``attempt``); None: give up."""
@@ -71,12 +88,79 @@ class Call(Generic[T]):
     params: Mapping[str, str] = dataclasses.field(default_factory=dict)
     bearer: bool = True
     # True when a repeat cannot double anything (reads, or writes under an idempotency
-    # key): then a request whose answer was lost is retried too.
+    # key): then a request whose answer was lost, or that was answered 503, is retried too.
     repeatable: bool = False
+
+    def retries_error(self, exc: httpx.TransportError) -> bool:
+        """Whether a request that got no answer may be sent again."""
+        return self.repeatable or isinstance(exc, NOT_SENT)
+
+    def retries_status(self, status: int) -> bool:
+        """Whether a request answered ``status`` may be sent again.
+
+        goalkeeper answers 429 (rate limit) before doing anything, so any call may be
+        repeated after it. A 503 may come after a commit whose answer was lost, or from
+        a proxy in front: only a call that cannot double anything is repeated after it.
+        """
+        return status == 429 or (status == 503 and self.repeatable)
+
+    def unsendable(self, exc: httpx.TransportError) -> ArgumentValueError:
+        """The error for a request httpx refused to send (:data:`UNSENDABLE`)."""
+        return ArgumentValueError(
+            f"{self.method} {self.path}: the request cannot be sent as built ({exc}); "
+            "nothing was sent"
+        )
 
 
 def new_idempotency_key() -> str:
     return uuid.uuid4().hex
+
+
+def _visible_ascii(text: str) -> bool:
+    return all("!" <= c <= "~" for c in text)
+
+
+def check_api_key(api_key: object) -> str:
+    """The API key, if it can be sent: visible ASCII, no spaces or control characters.
+
+    The key is never quoted in the error, which may end up in a log.
+    """
+    if not isinstance(api_key, str):
+        raise ArgumentTypeError(f"api_key must be a str, not {type(api_key).__name__}")
+    if not api_key.strip():
+        raise ArgumentValueError("api_key is empty")
+    if not _visible_ascii(api_key):
+        raise ArgumentValueError(
+            "api_key must be visible ASCII characters only "
+            "(no spaces, control characters or non-ASCII letters)"
+        )
+    return api_key
+
+
+def check_base_url(base_url: object) -> httpx.URL:
+    """``base_url`` as an absolute http(s) URL."""
+    if not isinstance(base_url, str | httpx.URL):
+        raise ArgumentTypeError(f"base_url must be a str, not {type(base_url).__name__}")
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL as exc:
+        raise ArgumentValueError(f"base_url is not a valid URL: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ArgumentValueError("base_url must be an absolute http:// or https:// URL")
+    return url
+
+
+def _whole(value: object, name: str) -> int:
+    """An int argument (bool, float and str refused: int() would truncate or guess)."""
+    if isinstance(value, SupportsIndex) and not isinstance(value, bool):
+        return operator.index(value)
+    raise ArgumentTypeError(f"{name} must be an int, not {type(value).__name__}")
+
+
+def _text(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"{name} must be a str, not {type(value).__name__}")
+    return value
 
 
 def _json(response: httpx.Response) -> Json:
@@ -98,12 +182,29 @@ def _clean(fields: Mapping[str, Any]) -> Json:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def _time(value: dt.datetime | str | None) -> str | None:
+def _time(value: object, name: str) -> str | None:
+    """An aware datetime as RFC 3339; a string is sent as given (the server checks it)."""
+    if value is None or isinstance(value, str):
+        return value
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            raise ValueError("datetimes sent to goalkeeper need a time zone")
+        if value.utcoffset() is None:
+            raise ArgumentValueError(
+                f"{name} needs a time zone: a naive datetime is ambiguous "
+                "(e.g. datetime.now(timezone.utc))"
+            )
         return value.isoformat()
-    return value
+    raise ArgumentTypeError(
+        f"{name} must be an aware datetime or an RFC 3339 string, not {type(value).__name__}"
+    )
+
+
+def _header_key(key: str) -> str:
+    """An Idempotency-Key header value: 1 to 255 visible ASCII characters."""
+    if not 0 < len(_text(key, "idempotency_key")) <= 255 or not _visible_ascii(key):
+        raise ArgumentValueError(
+            "idempotency_key must be 1 to 255 visible ASCII characters (it is sent as a header)"
+        )
+    return key
 
 
 def fulfill_goal(
@@ -116,11 +217,12 @@ def fulfill_goal(
 ) -> Call[None]:
     """ExpertSender's Goals method: an XML document, 201 with an empty body."""
     data = (
-        f"<GoalId>{int(goal_id)}</GoalId><GoalValue>{int(value)}</GoalValue>"
+        f"<GoalId>{_whole(goal_id, 'goal_id')}</GoalId>"
+        f"<GoalValue>{_whole(value, 'value')}</GoalValue>"
         f"<MessageGuid>{escape(str(message_guid))}</MessageGuid>"
     )
     if channel is not None:
-        data += f"<Channel>{escape(channel)}</Channel>"
+        data += f"<Channel>{escape(_text(channel, 'channel'))}</Channel>"
     body = (
         '<ApiRequest xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
         ' xmlns:xs="http://www.w3.org/2001/XMLSchema">'
@@ -131,7 +233,10 @@ def fulfill_goal(
         GOALS_PATH,
         _nothing,
         content=body.encode("utf-8"),
-        headers={"Content-Type": "text/xml; charset=utf-8", "Idempotency-Key": idempotency_key},
+        headers={
+            "Content-Type": "text/xml; charset=utf-8",
+            "Idempotency-Key": _header_key(idempotency_key),
+        },
         bearer=False,
         repeatable=True,
     )
@@ -153,7 +258,8 @@ def create_goal(
             "default_value": default_value,
         }
     )
-    # With an explicit id a repeat answers 409 instead of making a second goal.
+    # With an explicit id a repeat answers 409 instead of making a second goal; without
+    # one the server picks the next free id, so a repeat would make a second goal.
     return Call("POST", "/api/v1/goals", _json, json=body, repeatable=id is not None)
 
 
@@ -162,13 +268,15 @@ def list_goals() -> Call[list[Json]]:
 
 
 def get_goal(goal_id: int) -> Call[Json]:
-    return Call("GET", f"/api/v1/goals/{int(goal_id)}", _json, repeatable=True)
+    return Call("GET", f"/api/v1/goals/{_whole(goal_id, 'goal_id')}", _json, repeatable=True)
 
 
 def create_message(
     name: str, channel: str, list: str | None, sent_at: dt.datetime | str | None
 ) -> Call[Json]:
-    body = _clean({"name": name, "channel": channel, "list": list, "sent_at": _time(sent_at)})
+    body = _clean(
+        {"name": name, "channel": channel, "list": list, "sent_at": _time(sent_at, "sent_at")}
+    )
     return Call("POST", "/api/v1/messages", _json, json=body)
 
 
@@ -177,18 +285,28 @@ def list_messages() -> Call[list[Json]]:
 
 
 def get_message(message_id: int) -> Call[Json]:
-    return Call("GET", f"/api/v1/messages/{int(message_id)}", _json, repeatable=True)
+    return Call(
+        "GET", f"/api/v1/messages/{_whole(message_id, 'message_id')}", _json, repeatable=True
+    )
 
 
 def add_recipients(
     message_id: int, recipients: Sequence[str | Mapping[str, str]]
 ) -> Call[list[Json]]:
-    items = [{"subscriber_id": r} if isinstance(r, str) else dict(r) for r in recipients]
+    if isinstance(recipients, str | Mapping):
+        raise ArgumentTypeError("recipients must be a list of subscriber ids or dicts, not one")
+    items: list[Json] = []
+    for n, r in enumerate(recipients):
+        if not isinstance(r, str | Mapping):
+            raise ArgumentTypeError(
+                f"recipients[{n}] must be a subscriber id (str) or a dict, not {type(r).__name__}"
+            )
+        items.append({"subscriber_id": r} if isinstance(r, str) else dict(r))
     # Only a call that names every GUID is safe to repeat (the registry keeps the first).
     repeatable = all("guid" in item for item in items)
     return Call(
         "POST",
-        f"/api/v1/messages/{int(message_id)}/recipients",
+        f"/api/v1/messages/{_whole(message_id, 'message_id')}/recipients",
         _field("recipients"),
         json={"recipients": items},
         repeatable=repeatable,
@@ -198,11 +316,21 @@ def add_recipients(
 def personalize(message_id: int, content: str, guid: str) -> Call[str]:
     return Call(
         "POST",
-        f"/api/v1/messages/{int(message_id)}/personalize",
+        f"/api/v1/messages/{_whole(message_id, 'message_id')}/personalize",
         _field("content"),
         json={"content": content, "guid": guid},
         repeatable=True,
     )
+
+
+FULFILLMENT_FIELDS = (
+    "goal_id",
+    "message_guid",
+    "value",
+    "channel",
+    "idempotency_key",
+    "occurred_at",
+)
 
 
 def fulfillment_item(
@@ -221,7 +349,7 @@ def fulfillment_item(
             "value": value,
             "channel": channel,
             "idempotency_key": idempotency_key or new_idempotency_key(),
-            "occurred_at": _time(occurred_at),
+            "occurred_at": _time(occurred_at, "occurred_at"),
         }
     )
 
@@ -244,7 +372,23 @@ def record_fulfillment(item: Json, validate_only: bool) -> Call[Json]:
 def record_fulfillments(
     items: Sequence[Mapping[str, Any]], validate_only: bool
 ) -> Call[list[Json]]:
-    body = [fulfillment_item(**item) for item in items]
+    if isinstance(items, str | Mapping):
+        raise ArgumentTypeError("items must be a list of dicts, not one")
+    body: list[Json] = []
+    for n, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise ArgumentTypeError(f"items[{n}] must be a dict, not {type(item).__name__}")
+        unknown = sorted(set(item) - set(FULFILLMENT_FIELDS))
+        missing = [name for name in FULFILLMENT_FIELDS[:2] if name not in item]
+        problems = [f"unknown fields {unknown}"] if unknown else []
+        if missing:
+            problems.append(f"missing fields {missing}")
+        if problems:
+            raise ArgumentTypeError(f"items[{n}]: " + ", ".join(problems))
+        try:
+            body.append(fulfillment_item(**item))
+        except ArgumentError as exc:
+            raise type(exc)(f"items[{n}]: {exc}") from None
     return Call(
         "POST",
         "/api/v1/fulfillments",

@@ -24,6 +24,19 @@ class GoalkeeperClientError(Exception):
     """Base of every exception the client raises on purpose."""
 
 
+class ArgumentError(GoalkeeperClientError):
+    """A call the client refuses before sending anything: one of its arguments is wrong."""
+
+
+class ArgumentValueError(ArgumentError, ValueError):
+    """An argument of the right type with a value the client cannot send (also a
+    ValueError): an empty or malformed API key, a naive datetime..."""
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """An argument of the wrong type (also a TypeError): an id that is not an int..."""
+
+
 class NetworkError(GoalkeeperClientError):
     """The request got no answer (connection, timeout, protocol), retries included."""
 

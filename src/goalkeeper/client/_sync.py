@@ -12,14 +12,16 @@ import httpx
 
 from goalkeeper.client import _base
 from goalkeeper.client._base import Call, Json, RetryPolicy, T
-from goalkeeper.client._exceptions import NetworkError, error_from_response
+from goalkeeper.client._exceptions import ArgumentTypeError, NetworkError, error_from_response
 
 
 class Client:
     """goalkeeper (or ExpertSender, for :meth:`fulfill_goal`) over HTTP, blocking.
 
     ``transport`` is handed to :class:`httpx.Client`: pass ``httpx.MockTransport(handler)``
-    to test code that uses the client without a server, and without patching.
+    to test code that uses the client without a server, and without patching. An empty or
+    malformed ``api_key``, or a ``base_url`` that is not an http(s) URL, raises
+    :class:`ArgumentValueError` here, before anything is sent.
     """
 
     def __init__(
@@ -31,10 +33,12 @@ class Client:
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
     ):
-        self.api_key = api_key
+        self.api_key = _base.check_api_key(api_key)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ArgumentTypeError(f"retry must be a RetryPolicy, not {type(retry).__name__}")
         self.retry = retry or RetryPolicy()
         self._http = httpx.Client(
-            base_url=base_url,
+            base_url=_base.check_base_url(base_url),
             timeout=timeout,
             transport=transport,
             headers={"User-Agent": _base.USER_AGENT},
@@ -70,9 +74,10 @@ class Client:
                     headers=headers,
                     params=call.params,
                 )
+            except _base.UNSENDABLE as exc:
+                raise call.unsendable(exc) from exc
             except httpx.TransportError as exc:
-                retryable = call.repeatable or isinstance(exc, _base.NOT_SENT)
-                wait = self.retry.delay(attempt) if retryable else None
+                wait = self.retry.delay(attempt) if call.retries_error(exc) else None
                 if wait is None:
                     raise NetworkError(f"{call.method} {call.path}: {exc!r}", exc) from exc
                 time.sleep(wait)
@@ -80,7 +85,7 @@ class Client:
             if response.is_success:
                 return call.read(response)
             error = error_from_response(response)
-            if response.status_code in _base.RETRY_STATUSES:
+            if call.retries_status(response.status_code):
                 wait = self.retry.delay(attempt, error.retry_after)
                 if wait is not None:
                     time.sleep(wait)
