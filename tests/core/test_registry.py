@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import uuid
 
 import pytest
 
 from goalkeeper.core.accounts import create_account
+from goalkeeper.core.imports import import_records
 from goalkeeper.core.registry import create_message, register_recipients
 from goalkeeper.errors import Conflict
 from goalkeeper.model import Channel, Message
@@ -72,3 +74,25 @@ def test_a_guid_claimed_by_calls_at_once_goes_to_one_send(
     stored = store.get_recipient(GUID.bytes)
     assert stored is not None and stored.subscriber_id == won[0]
     assert store.count_recipients(message.account_id) == 1
+
+
+def test_an_import_registers_what_it_can_and_names_the_lines_of_taken_guids(
+    store: Store, message: Message
+) -> None:
+    register_recipients(store, message, [("ann", GUID)])  # another account's send
+    other = create_account(store, "Other shop").account_id
+    upper = str(FRESH).upper()
+    stream = io.StringIO(
+        "guid,subscriber,message,channel\n"
+        f"{GUID},zed,News,Email\n"  # line 2: taken by the first account
+        f"{upper},bob,News,Email\n"  # line 3: new
+        f"{str(FRESH).lower()},cid,News,Email\n"  # line 4: taken by line 3
+        f"{upper},bob,News,Email\n"  # line 5: line 3 again, already registered
+    )
+    result = import_records(store, other, stream, "csv")
+    assert (result.records, result.inserted, result.already_registered) == (4, 1, 1)
+    assert result.taken == [(2, str(GUID).upper()), (4, upper)]
+    stored = store.get_recipient(FRESH.bytes)
+    assert stored is not None and (stored.account_id, stored.subscriber_id) == (other, "bob")
+    first = store.get_recipient(GUID.bytes)
+    assert first is not None and first.account_id == message.account_id

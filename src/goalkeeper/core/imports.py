@@ -2,8 +2,10 @@
 
 The whole file is checked first, so a bad record stops the import before anything is
 written, with its line number; then it is written in chunks, idempotently on the GUID
-(a GUID already registered is left as it is), so a re-run after an interruption
-finishes the job without duplicates.
+(a GUID already registered to the same send is left as it is), so a re-run after an
+interruption finishes the job without duplicates. A record whose GUID is already
+registered to another send (another account, message or subscriber, or an earlier
+line of the file) is not written: the result names its line.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from goalkeeper.core.registry import (
     send_channel,
 )
 from goalkeeper.errors import GoalkeeperError, InvalidField
-from goalkeeper.guid import parse_guid
+from goalkeeper.guid import format_guid, parse_guid
 from goalkeeper.model import Channel, Message, Recipient
 from goalkeeper.store import Store
 from goalkeeper.wire.json_api import storable
@@ -55,10 +57,12 @@ class ImportResult:
     records: int = 0
     inserted: int = 0
     messages_created: int = 0
+    # (line, GUID) of each record whose GUID names another send, in file order
+    taken: list[tuple[int, str]] = dataclasses.field(default_factory=list)
 
     @property
     def already_registered(self) -> int:
-        return self.records - self.inserted
+        return self.records - self.inserted - len(self.taken)
 
 
 def detect_format(name: str, head: str) -> str:
@@ -196,12 +200,17 @@ def import_records(
     messages: dict[tuple[str, Channel], Message] = {}
     now = dt.datetime.now(dt.UTC)
     chunk: list[Recipient] = []
+    lines: dict[int, int] = {}  # id of a chunk's recipient -> its line in the file
 
     def flush() -> None:
-        result.inserted += store.add_recipients(chunk)
+        registered = store.add_recipients(chunk)
+        result.inserted += registered.added
+        taken = sorted((lines[id(r)], format_guid(r.guid.bytes)) for r in registered.taken)
+        result.taken.extend(taken)
         if progress:
             progress(len(chunk))
         chunk.clear()
+        lines.clear()
 
     for record in read_records(stream, fmt, message):
         if isinstance(record, str):
@@ -219,17 +228,17 @@ def import_records(
                     )
                     result.messages_created += 1
                 messages[key] = target
-        chunk.append(
-            Recipient(
-                record.guid,
-                account_id,
-                target.id,
-                record.subscriber,
-                target.channel,
-                record.sent_at or target.sent_at or now,
-                record.list or target.list,
-            )
+        recipient = Recipient(
+            record.guid,
+            account_id,
+            target.id,
+            record.subscriber,
+            target.channel,
+            record.sent_at or target.sent_at or now,
+            record.list or target.list,
         )
+        chunk.append(recipient)
+        lines[id(recipient)] = record.line
         result.records += 1
         if len(chunk) >= CHUNK:
             flush()

@@ -13,7 +13,7 @@ import datetime as dt
 import importlib.resources
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from goalkeeper.errors import Conflict, GoalkeeperError
 from goalkeeper.guid import format_guid
@@ -53,23 +53,33 @@ def migrations(dialect: str) -> list[Migration]:
     return found
 
 
-def unique_sends(rows: Sequence[Recipient], refuse_taken: bool) -> dict[bytes, Recipient]:
-    """``rows`` by GUID, the first of each kept; with ``refuse_taken``, a GUID given twice
-    for two different sends raises :func:`taken`."""
+class Registered(NamedTuple):
+    """What :meth:`Store.add_recipients` did."""
+
+    added: int  # sends newly registered
+    taken: list[Recipient]  # given sends whose GUID already names another send
+
+
+def unique_sends(rows: Sequence[Recipient]) -> tuple[dict[bytes, Recipient], list[Recipient]]:
+    """``rows`` by GUID, the first of each kept, and the later ones that name another
+    send than the first (a repeat of the same send is dropped)."""
     unique: dict[bytes, Recipient] = {}
+    taken: list[Recipient] = []
     for r in rows:
         first = unique.setdefault(r.guid.bytes, r)
-        if refuse_taken and first is not r:
-            check_same_send(first, r.account_id, r.message_id, r.subscriber_id)
-    return unique
+        if first is not r and not same_send(first, r.account_id, r.message_id, r.subscriber_id):
+            taken.append(r)
+    return unique, taken
 
 
-def check_same_send(r: Recipient, account_id: int, message_id: int, subscriber_id: str) -> None:
-    """Refuse (409) ``r`` when its GUID names another send than the one given."""
-    if (r.account_id, r.message_id, r.subscriber_id) != (account_id, message_id, subscriber_id):
-        # The same answer whichever account holds the GUID: it tells the caller only
-        # that a GUID it already knows is taken.
-        raise Conflict(f"GUID {format_guid(r.guid.bytes)} is already registered to another send.")
+def same_send(r: Recipient, account_id: int, message_id: int, subscriber_id: str) -> bool:
+    return (r.account_id, r.message_id, r.subscriber_id) == (account_id, message_id, subscriber_id)
+
+
+def taken_error(r: Recipient) -> Conflict:
+    # The same answer whichever account holds the GUID: it tells the caller only that a
+    # GUID it already knows is taken.
+    return Conflict(f"GUID {format_guid(r.guid.bytes)} is already registered to another send.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,11 +220,11 @@ class Store(Protocol):
     def list_messages(self, account_id: int, limit: int = 1000) -> list[Message]: ...
 
     # the GUID registry
-    def add_recipients(self, rows: Sequence[Recipient], refuse_taken: bool = False) -> int:
-        """Register the sends whose GUIDs are new; how many were. A GUID already stored, or
-        given earlier in ``rows``, is skipped; with ``refuse_taken``, one that names
-        another send (account, message or subscriber) raises Conflict and nothing is
-        written. The check and the insert share one transaction."""
+    def add_recipients(self, rows: Sequence[Recipient], refuse_taken: bool = False) -> Registered:
+        """Register the sends whose GUIDs are new. A GUID already stored, or given earlier
+        in ``rows``, is skipped; a skipped one that names another send (account, message
+        or subscriber) is returned as taken, or with ``refuse_taken`` raises Conflict and
+        nothing is written. The check and the insert share one transaction."""
         ...
 
     def get_recipient(self, guid: bytes) -> Recipient | None: ...

@@ -27,7 +27,15 @@ import psycopg
 
 from goalkeeper.errors import Conflict, SchemaOutdated
 from goalkeeper.model import ApiKey, Channel, Counting, Goal, Message, Recipient, Scope
-from goalkeeper.store.base import Migration, NewGoal, check_same_send, migrations, unique_sends
+from goalkeeper.store.base import (
+    Migration,
+    NewGoal,
+    Registered,
+    migrations,
+    same_send,
+    taken_error,
+    unique_sends,
+)
 from goalkeeper.store.postgres_fulfillments import PostgresFulfillments
 from goalkeeper.store.postgres_pool import Connection, Pool, mapped_errors
 
@@ -327,8 +335,10 @@ class PostgresStore(PostgresFulfillments):
 
     # -- the GUID registry --------------------------------------------------------------
 
-    def add_recipients(self, rows: Sequence[Recipient], refuse_taken: bool = False) -> int:
-        unique = unique_sends(rows, refuse_taken)
+    def add_recipients(self, rows: Sequence[Recipient], refuse_taken: bool = False) -> Registered:
+        unique, taken = unique_sends(rows)
+        if taken and refuse_taken:
+            raise taken_error(taken[0])
         rows = list(unique.values())
         added = 0
         with self._transaction() as conn:
@@ -355,7 +365,7 @@ class PostgresStore(PostgresFulfillments):
                 added += len(new)
                 for row in new:
                     del unique[row[4].bytes]
-            if refuse_taken and unique:
+            if unique:
                 # Skipped by ON CONFLICT, which waited for any transaction inserting the
                 # same GUID: the rows it kept are committed and visible now.
                 for guid, account_id, message_id, subscriber_id in conn.execute(
@@ -363,9 +373,12 @@ class PostgresStore(PostgresFulfillments):
                     " WHERE guid = ANY(%s)",
                     ([uuid.UUID(bytes=g) for g in unique],),
                 ):
-                    check_same_send(unique[guid.bytes], int(account_id), int(message_id),
-                                    subscriber_id)  # fmt: skip
-        return added
+                    known = unique[guid.bytes]
+                    if not same_send(known, int(account_id), int(message_id), subscriber_id):
+                        taken.append(known)
+                if taken and refuse_taken:
+                    raise taken_error(taken[0])
+        return Registered(added, taken)
 
     def get_recipient(self, guid: bytes) -> Recipient | None:
         row = self._one(

@@ -29,7 +29,7 @@ from goalkeeper.model import (
     Scope,
     utcnow,
 )
-from goalkeeper.store.base import Migration, NewGoal, migrations
+from goalkeeper.store.base import Migration, NewGoal, Registered, migrations, taken_error
 from goalkeeper.store.sqlite_fulfillments import SqliteFulfillments
 from goalkeeper.store.sqlite_reports import parse_ts, ts
 
@@ -387,10 +387,12 @@ class SqliteStore(SqliteFulfillments):
 
     # -- the GUID registry --------------------------------------------------------------
 
-    def add_recipients(self, rows: Sequence[Recipient], refuse_taken: bool = False) -> int:
+    def add_recipients(self, rows: Sequence[Recipient], refuse_taken: bool = False) -> Registered:
         with self._write() as conn:
             before = conn.total_changes
-            rows = self._new_recipients(conn, rows, refuse_taken)
+            rows, taken = self._new_recipients(conn, rows)
+            if taken and refuse_taken:
+                raise taken_error(taken[0])
             conn.executemany(
                 "INSERT INTO recipients (guid, account_id, message_id, subscriber_id, list,"
                 " channel, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guid) DO NOTHING",
@@ -409,7 +411,7 @@ class SqliteStore(SqliteFulfillments):
             )
             inserted = conn.total_changes - before
             self._count_sends(conn, rows)
-            return inserted
+            return Registered(inserted, taken)
 
     def get_recipient(self, guid: bytes) -> Recipient | None:
         row = (

@@ -18,7 +18,7 @@ from goalkeeper.model import Channel, Counting, Recipient, utcnow
 from goalkeeper.store.base import (
     FulfillmentRow,
     RebuildResult,
-    check_same_send,
+    same_send,
     unique_sends,
 )
 from goalkeeper.store.counter_reads import CounterReads
@@ -159,11 +159,11 @@ class SqliteReports(CounterReads):
 
     @staticmethod
     def _new_recipients(
-        conn: sqlite3.Connection, rows: Sequence[Recipient], refuse_taken: bool
-    ) -> list[Recipient]:
-        """The rows whose GUIDs are neither stored yet nor repeated earlier in ``rows``
-        (see :meth:`Store.add_recipients` for ``refuse_taken``)."""
-        unique = unique_sends(rows, refuse_taken)
+        conn: sqlite3.Connection, rows: Sequence[Recipient]
+    ) -> tuple[list[Recipient], list[Recipient]]:
+        """The rows whose GUIDs are neither stored yet nor repeated earlier in ``rows``, and
+        the rows whose GUID names another send (see :meth:`Store.add_recipients`)."""
+        unique, taken = unique_sends(rows)
         keys = list(unique)
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start : start + _CHUNK]
@@ -174,9 +174,9 @@ class SqliteReports(CounterReads):
                 chunk,
             ):
                 known = unique.pop(guid)
-                if refuse_taken:
-                    check_same_send(known, account_id, message_id, subscriber_id)
-        return list(unique.values())
+                if not same_send(known, account_id, message_id, subscriber_id):
+                    taken.append(known)
+        return list(unique.values()), taken
 
     # -- report reads -------------------------------------------------------------------
 
