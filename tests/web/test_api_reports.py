@@ -80,6 +80,40 @@ def test_filters_narrow_the_report(recorded: TestClient, world: World) -> None:
     assert body["totals"]["value"] == 150
 
 
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"goal_id": "99"}, "goal_id 99 is not a goal of this account."),
+        ({"goal_id": "3"}, "goal_id 3 is not a goal of this account."),  # the other account's
+        ({"goal_id": "0"}, "goal_id 0 is not a goal of this account."),
+        ({"message_id": "4"}, "message_id 4 is not a message of this account."),
+    ],
+)
+def test_a_filter_on_an_unknown_goal_or_message_is_refused(
+    recorded: TestClient, world: World, query: dict[str, str], message: str
+) -> None:
+    answer = recorded.get("/api/v1/reports/goals", params=query, headers=bearer(world.admin_key))
+    assert answer.status_code == 400
+    assert answer.json()["error"] == {"status": 400, "code": "invalid_field", "message": message}
+
+
+def test_a_range_given_only_its_first_day_ends_today(recorded: TestClient, world: World) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    start = today - dt.timedelta(days=100)
+    body = recorded.get(
+        "/api/v1/reports/goals",
+        params={"from": start.isoformat()},
+        headers=bearer(world.admin_key),
+    ).json()
+    assert (body["from"], body["to"]) == (start.isoformat(), today.isoformat())
+    assert body["totals"]["fulfillments"] == 5  # as over the default range
+    tomorrow = (today + dt.timedelta(days=1)).isoformat()
+    answer = recorded.get(
+        "/api/v1/reports/goals", params={"from": tomorrow}, headers=bearer(world.admin_key)
+    )
+    assert answer.status_code == 400
+
+
 def test_other_accounts_and_other_scopes_see_nothing(recorded: TestClient, world: World) -> None:
     theirs = recorded.get("/api/v1/reports/goals", headers=bearer(world.other_key)).json()
     assert theirs["totals"]["fulfillments"] == 0

@@ -27,7 +27,7 @@ import zoneinfo
 from collections.abc import Iterable, Sequence
 
 from goalkeeper.errors import InvalidField
-from goalkeeper.model import Channel
+from goalkeeper.model import INT64_MAX, Channel
 from goalkeeper.store import Store
 from goalkeeper.store.base import REPORT_KEYS, CounterQuery, Segment
 from goalkeeper.store.counting import BUCKET_SECONDS, BUCKETS_PER_DAY, bucket_of
@@ -237,11 +237,7 @@ def resolve_range(
     start: dt.date | None, end: dt.date | None, zone: dt.tzinfo
 ) -> tuple[dt.date, dt.date]:
     if end is None:
-        end = (
-            dt.datetime.now(zone).date()
-            if start is None
-            else start + dt.timedelta(DEFAULT_DAYS - 1)
-        )
+        end = dt.datetime.now(zone).date()
     if start is None:
         start = end - dt.timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
@@ -261,6 +257,18 @@ def goal_report(store: Store, request: ReportRequest) -> Report:
     zone = parse_zone(request.tz)
     start, end = resolve_range(request.start, request.end, zone)
     by = parse_by(request.by)
+    # A filter on nothing would answer zeros that look like a finding; another
+    # account's goal or message is as unknown as a missing one.
+    if request.goal_id is not None and (
+        not 1 <= request.goal_id <= INT64_MAX
+        or store.get_goal(request.account_id, request.goal_id) is None
+    ):
+        raise InvalidField(f"goal_id {request.goal_id} is not a goal of this account.")
+    if request.message_id is not None and (
+        not 1 <= request.message_id <= INT64_MAX
+        or store.get_message(request.account_id, request.message_id) is None
+    ):
+        raise InvalidField(f"message_id {request.message_id} is not a message of this account.")
     begin, finish = local_midnight(start, zone), local_midnight(end + dt.timedelta(1), zone)
     segments = zone_segments(begin, finish, zone)
     names = _Names(store, request.account_id, by)
