@@ -158,7 +158,8 @@ def test_summary_statistics_group_by_goal(recorded: TestClient, world: World) ->
         ("/v2/Api/SummaryStatistics", {"key": "admin", "grouping": "List"}, 400,
          "grouping must be Goal"),
         ("/v2/Api/SummaryStatistics", {"key": "admin", "startDate": "2026-02-02",
-                                       "endDate": "2026-02-01"}, 400, "from must not be after"),
+                                       "endDate": "2026-02-01"}, 400,
+         "startDate must not be after endDate."),
         ("/v2/Api/Nothing", {"key": "admin"}, 404, "Resource not found."),
     ],
 )  # fmt: skip
@@ -196,3 +197,37 @@ def test_a_large_day_streams_in_chunks_and_arrives_whole(
     rows = list(csv.reader(io.StringIO(b"".join(chunks).decode())))
     assert len(rows) == 1 + 4500
     assert {r[1] for r in rows[1:]} == {str(g).upper() for _, g in people}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026-11-27junk", "2026-11-27\x00", "20261127", "2026-11-27T00:00", " 2026-11-27",
+     "2026-11-27 ", "2026-11-27\n", "2026-1-27", "2026-02-30", "２０２６-11-27", "+2026-11-27"],
+    ids=repr,
+)  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "parameter", "rest"),
+    [
+        ("/v2/Api/Activities", "date", {"type": "Goals"}),
+        ("/v2/Api/SummaryStatistics", "startDate", {}),
+        ("/v2/Api/SummaryStatistics", "endDate", {}),
+    ],
+)
+def test_dates_are_exactly_yyyy_mm_dd(
+    client: TestClient, world: World, text: str, path: str, parameter: str, rest: dict[str, str]
+) -> None:
+    answer = client.get(path, params={"apiKey": world.admin_key, parameter: text, **rest})
+    assert error_of(answer) == (400, f"{parameter} must be a date as YYYY-MM-DD.")
+
+
+@pytest.mark.parametrize("prefix", ["/v2/Api/", "/Api/", "//v2/Api/", "//api//"])
+def test_read_paths_as_iis_routes_them(client: TestClient, world: World, prefix: str) -> None:
+    answer = client.get(
+        f"http://testserver{prefix}Activities/",
+        params={"apiKey": world.admin_key, "date": str(TODAY), "type": "Goals"},
+    )
+    assert rows_of(answer)[0][0] == "Date"
+    summary = client.get(
+        f"http://testserver{prefix}SummaryStatistics/", params={"apiKey": world.admin_key}
+    )
+    assert statistics(summary) == [{"Sent": "3", "Goals": "0", "GoalsValue": "0"}]

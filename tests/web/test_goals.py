@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import uuid
 import xml.etree.ElementTree as ET
+import zlib
 
 import pytest
 from starlette.testclient import TestClient
@@ -11,7 +13,7 @@ from starlette.testclient import TestClient
 from goalkeeper.model import Channel
 from goalkeeper.store import Store
 from tests.cases import ERROR_CASES, LENIENCY_CASES, Case
-from tests.fixtures import PUSH_GUID, SPEC_GUID, World, goals_xml
+from tests.fixtures import PUSH_GUID, SPEC_GUID, UNKNOWN_GUID, World, goals_xml
 
 SPEC_BODY = b"""<ApiRequest xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xs="http://www.w3.org/2001/XMLSchema">
   <ApiKey>test_api_key1</ApiKey>
@@ -144,6 +146,120 @@ def test_idempotency_key_must_be_visible_ascii(client: TestClient, value: str) -
     assert "Idempotency-Key" in (
         ET.fromstring(response.content).findtext("ErrorMessage/Message") or ""
     )
+
+
+def test_idempotency_key_sent_twice_is_refused(
+    client: TestClient, store: Store, world: World
+) -> None:
+    for values in (["a", "b"], ["same", "same"]):
+        headers = [(b"Idempotency-Key", v.encode()) for v in values]
+        response = client.post("/v2/Api/Goals", content=goals_xml(), headers=headers)
+        assert response.status_code == 400
+        assert message_of(response) == "Idempotency-Key must be sent only once."
+    assert store.count_fulfillments(world.account_id) == 0
+
+
+@pytest.mark.parametrize(
+    ("guid", "message"),
+    [
+        ("not-a-guid", "Message GUID was not recognized."),  # the GUID's form first
+        (UNKNOWN_GUID, "Idempotency-Key must be sent only once."),  # then the header
+    ],
+)
+def test_idempotency_key_error_comes_after_the_guid_form(
+    client: TestClient, guid: str, message: str
+) -> None:
+    headers = [(b"Idempotency-Key", b"a"), (b"Idempotency-Key", b"b")]
+    response = client.post("/v2/Api/Goals", content=goals_xml(guid=guid), headers=headers)
+    assert (response.status_code, message_of(response)) == (400, message)
+
+
+def message_of(response) -> str:  # type: ignore[no-untyped-def]
+    assert response.headers["content-type"] == "text/xml; charset=utf-8"
+    return str(ET.fromstring(response.content).findtext("ErrorMessage/Message"))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v2/Api/Goals/",
+        "/Api/Goals/",
+        "/V2/API/GOALS/",
+        "//v2/Api/Goals",  # a client base URL ending in "/"
+        "//Api/Goals",
+        "/v2//Api///Goals//",
+    ],
+)
+def test_goals_path_as_iis_routes_it(
+    client: TestClient, store: Store, world: World, path: str
+) -> None:
+    response = client.post("http://testserver" + path, content=goals_xml())
+    assert response.status_code == 201, response.text
+    assert store.count_fulfillments(world.account_id) == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v2/Api", "/Api", "/api", "/v2", "/v2/", "/v2/Anything", "/API/", "//v2/Api/Nope",
+     "/v2/Api/Goals/x", "/Api/V1x"],
+)  # fmt: skip
+def test_expertsender_namespace_answers_the_xml_404(client: TestClient, path: str) -> None:
+    response = client.post("http://testserver" + path, content=goals_xml())
+    assert response.status_code == 404
+    assert message_of(response) == "Resource not found."
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing", "/API/V1/nothing", "/api/v1", "/apix"])
+def test_goalkeepers_own_paths_keep_json_errors(client: TestClient, path: str) -> None:
+    response = client.post(path, content=goals_xml())
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "element", ["<Channel/>", "<Channel></Channel>", "<Channel> \n </Channel>"]
+)
+def test_empty_channel_means_none(
+    client: TestClient, store: Store, world: World, element: str
+) -> None:
+    body = goals_xml(guid=PUSH_GUID).replace(b"</Data>", element.encode() + b"</Data>")
+    assert client.post("/v2/Api/Goals", content=body).status_code == 201
+    assert store.list_fulfillments(world.account_id)[0].channel is Channel.WEB_PUSH
+
+
+def test_leading_zeros_do_not_count_against_the_length(
+    client: TestClient, store: Store, world: World
+) -> None:
+    body = goals_xml(goal_id="0" * 20 + "2", value="-" + "0" * 40 + "2147483648")
+    assert client.post("/v2/Api/Goals", content=body).status_code == 201
+    row = store.list_fulfillments(world.account_id)[0]
+    assert (row.goal_id, row.value) == (2, -(2**31))
+    huge = client.post("/v2/Api/Goals", content=goals_xml(goal_id="0" * 60_000 + "1" * 11))
+    assert message_of(huge) == "GoalId must be an integer."
+
+
+def test_gzip_members_back_to_back(client: TestClient, store: Store, world: World) -> None:
+    body = goals_xml()
+    members = gzip.compress(body[:40]) + gzip.compress(body[40:])
+    response = client.post("/v2/Api/Goals", content=members, headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 201, response.text
+    assert store.count_fulfillments(world.account_id) == 1
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compressed"),
+    [("gzip", gzip.compress(goals_xml())), ("deflate", zlib.compress(goals_xml()))],
+)
+def test_bytes_after_a_compressed_body_are_refused(
+    client: TestClient, store: Store, encoding: str, compressed: bytes
+) -> None:
+    response = client.post(
+        "/v2/Api/Goals", content=compressed + b"trailing", headers={"Content-Encoding": encoding}
+    )
+    assert response.status_code == 400
+    assert message_of(response) == "Request is not a valid ApiRequest XML document."
+    assert store.count_fulfillments() == 0
 
 
 def test_tracker_key_cannot_use_goals(client: TestClient, world: World) -> None:

@@ -146,3 +146,37 @@ def test_concurrent_distinct_requests_all_stored(live: Live) -> None:
 
     assert asyncio.run(burst()) == [201] * 100
     assert store.count_fulfillments(world.account_id) == before + 100
+
+
+@pytest.mark.parametrize(
+    ("target", "status"),
+    [
+        (b"/v2/Api/Goals/", b"201 Created"),
+        (b"/Api/Goals/", b"201 Created"),
+        (b"//v2/Api/Goals", b"201 Created"),  # a client base URL ending in "/"
+        (b"/v2/Api", b"404 Not Found"),
+        (b"/Api", b"404 Not Found"),
+        (b"//v2/Api/Nope", b"404 Not Found"),
+    ],
+)
+def test_paths_as_iis_routes_them(live: Live, target: bytes, status: bytes) -> None:
+    server, _, _ = live
+    body = goals_xml()
+    response = raw_exchange(
+        server,
+        b"POST " + target + b" HTTP/1.1\r\nHost: x\r\nContent-Length: "
+        + str(len(body)).encode() + b"\r\n\r\n" + body,
+    )  # fmt: skip
+    head, _, content = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 " + status)
+    if status != b"201 Created":
+        assert b"content-type: text/xml; charset=utf-8" in head.lower()
+        assert ET.fromstring(content).findtext("ErrorMessage/Message") == "Resource not found."
+
+
+def test_idempotency_key_sent_twice_is_refused(live: Live, http: httpx.Client) -> None:
+    headers = [("Idempotency-Key", "one"), ("Idempotency-Key", "two")]
+    response = http.post("/v2/Api/Goals", content=goals_xml(), headers=headers)
+    assert response.status_code == 400
+    message = ET.fromstring(response.content).findtext("ErrorMessage/Message")
+    assert message == "Idempotency-Key must be sent only once."

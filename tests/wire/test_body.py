@@ -45,3 +45,49 @@ def test_garbage_is_invalid(encoding: str) -> None:
 def test_unknown_encoding() -> None:
     with pytest.raises(UnsupportedEncoding):
         decode_content(b"x", "br", 100)
+
+
+def test_gzip_members_back_to_back_are_one_body() -> None:
+    body = gzip.compress(b"<ApiRequest>") + gzip.compress(b"") + gzip.compress(b"</ApiRequest>")
+    assert decode_content(body, "gzip", 100) == b"<ApiRequest></ApiRequest>"
+
+
+def test_gzip_members_share_one_limit() -> None:
+    two = gzip.compress(b"x" * 50) + gzip.compress(b"y" * 50)
+    assert decode_content(two, "gzip", 100) == b"x" * 50 + b"y" * 50
+    with pytest.raises(BodyTooLarge):
+        decode_content(two + gzip.compress(b"z"), "gzip", 100)
+    bomb = gzip.compress(b"x" * 60) + gzip.compress(b"\0" * 50_000_000)
+    with pytest.raises(BodyTooLarge):
+        decode_content(bomb, "gzip", 65536)
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=-15)
+    return compressor.compress(data) + compressor.flush()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "stream"),
+    [
+        ("gzip", gzip.compress(b"hello")),
+        ("deflate", zlib.compress(b"hello")),
+        ("deflate", _raw_deflate(b"hello")),
+    ],
+    ids=["gzip", "zlib", "raw-deflate"],
+)
+@pytest.mark.parametrize("after", [b"garbage", b"\0\0\0\0", b"\x1f\x8b"], ids=repr)
+def test_bytes_after_the_stream_are_invalid(encoding: str, stream: bytes, after: bytes) -> None:
+    assert decode_content(stream, encoding, 100) == b"hello"
+    with pytest.raises(InvalidDocument):
+        decode_content(stream + after, encoding, 100)
+
+
+def test_a_second_zlib_stream_is_invalid() -> None:
+    with pytest.raises(InvalidDocument):
+        decode_content(zlib.compress(b"a") + zlib.compress(b"b"), "deflate", 100)
+
+
+def test_truncated_second_gzip_member_is_invalid() -> None:
+    with pytest.raises(InvalidDocument):
+        decode_content(gzip.compress(b"a") + gzip.compress(b"b")[:-4], "gzip", 100)

@@ -42,7 +42,15 @@ def test_values_nested_below_data_children_are_not_fields() -> None:
         (" 7\n", 7),
         ("+3", 3),
         ("007", 7),
+        ("000000000000000000002", 2),  # .NET's int.Parse takes any number of leading zeros
+        ("-000000000000000000002", -2),
+        ("+00000000000000000002147483647", 2**31 - 1),
+        ("-00000000000000000002147483648", -(2**31)),
+        ("0" * 30, 0),
+        ("-" + "0" * 30, 0),
+        ("0" * 60_000 + "5", 5),  # past int()'s 4300-digit limit: the zeros never reach it
     ],
+    ids=lambda v: repr(v)[:24] if isinstance(v, str) else None,
 )
 def test_int32_bounds(text: str, value: int) -> None:
     assert es.goal_id(text) == value
@@ -50,7 +58,25 @@ def test_int32_bounds(text: str, value: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["2147483648", "-2147483649", "1e3", "1.0", "١", "0x10", "--1", "1 2"]
+    "text",
+    [
+        "2147483648",
+        "-2147483649",
+        "1e3",
+        "1.0",
+        "١",
+        "0x10",
+        "--1",
+        "1 2",
+        "+",
+        "-",
+        "+-1",
+        "0" * 30 + "2147483648",
+        "0" * 30 + "12345678901",
+        "9" * 400,
+        "0" * 32_000 + "1" * 32_000,
+    ],
+    ids=lambda v: repr(v)[:24],
 )
 def test_not_int32(text: str) -> None:
     with pytest.raises(GoalIdInvalid):
@@ -62,6 +88,7 @@ def test_not_int32(text: str) -> None:
 def test_channel_all_means_any() -> None:
     assert es.channel("All") is Channel.ALL
     assert es.channel(None) is None
+    assert es.channel("") is None
     assert es.channel("  ") is None
 
 

@@ -1,9 +1,10 @@
 """The ASGI application: lifespan, and the routes table.
 
-The ExpertSender paths (``/v2/Api/...`` and ``/Api/...``, matched case-insensitively as
-IIS does) are dispatched here without a framework and answer errors in the XML
-envelope; everything else goes to the Starlette application of :mod:`.site`, which
-answers errors as JSON.
+The ExpertSender paths (``/v2/...`` and ``/Api/...``, matched as IIS routes them: case-
+insensitively, runs of slashes collapsed, a trailing slash ignored) are dispatched here
+without a framework and answer errors in the XML envelope; everything else, goalkeeper's
+own JSON API under ``/api/v1/`` included, goes to the Starlette application of
+:mod:`.site`, which answers errors as JSON.
 """
 
 from __future__ import annotations
@@ -35,10 +36,28 @@ access = logging.getLogger("goalkeeper.access")
 GOALS_PATHS = frozenset(("/v2/api/goals", "/api/goals"))
 
 
-def is_expertsender_path(lower_path: str) -> bool:
-    return lower_path.startswith("/v2/api/") or (
-        lower_path.startswith("/api/") and not lower_path.startswith("/api/v1/")
-    )
+def expertsender_path(lower_path: str) -> str | None:
+    """The lower-case path as ExpertSender's IIS routes it, or None outside its namespace.
+
+    ASP.NET collapses runs of slashes (a client base URL ending in ``/`` sends
+    ``//v2/Api/Goals``) and its routes ignore a trailing slash. ExpertSender's namespace
+    is ``/v2`` and ``/Api`` (older clients have no ``/v2``), less goalkeeper's own JSON API
+    under ``/api/v1``, which differs from ``/Api/...`` only in case.
+    """
+    path = lower_path
+    while "//" in path:
+        path = path.replace("//", "/")
+    if len(path) > 1 and path[-1] == "/":
+        path = path[:-1]
+    if path == "/v2" or path.startswith("/v2/"):
+        return path
+    if path == "/api" or (path.startswith("/api/") and not _is_json_api(path)):
+        return path
+    return None
+
+
+def _is_json_api(path: str) -> bool:
+    return path == "/api/v1" or path.startswith("/api/v1/")
 
 
 class Goalkeeper:
@@ -106,22 +125,19 @@ class Goalkeeper:
             if lower in GOALS_PATHS:
                 await self.goals(scope, receive, send)
                 return
-            if is_expertsender_path(lower):
-                await self._expertsender(scope, receive, send, lower)
-                return
-            await self.site(scope, receive, send)
+            path = expertsender_path(lower)
+            if path is None:
+                await self.site(scope, receive, send)
+            elif path in GOALS_PATHS:
+                await self.goals(scope, receive, send)
+            elif path in READ_PATHS:
+                await self.reads(scope, receive, send, path)
+            else:
+                await send_xml_error(send, NotFound())
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         else:
             await self.site(scope, receive, send)
-
-    async def _expertsender(
-        self, scope: MutableMapping[str, Any], receive: Receive, send: Send, lower: str
-    ) -> None:
-        if lower in READ_PATHS:
-            await self.reads(scope, receive, send, lower)
-            return
-        await send_xml_error(send, NotFound())
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -150,10 +166,9 @@ XML_GROUPS = frozenset(("goals", "expertsender"))  # the groups whose errors are
 
 def route_group(lower_path: str) -> str:
     """A low-cardinality name for metrics: which part of goalkeeper answered."""
-    if lower_path in GOALS_PATHS:
-        return "goals"
-    if is_expertsender_path(lower_path):
-        return "expertsender"
+    path = expertsender_path(lower_path)
+    if path is not None:
+        return "goals" if path in GOALS_PATHS else "expertsender"
     if lower_path.startswith("/api/v1/"):
         return "api"
     if lower_path in ("/healthz", "/readyz", "/metrics"):
@@ -212,12 +227,15 @@ class GuardedApp:
         if lower in GOALS_PATHS:
             await self.goals(scope, receive, send)
             return
+        group = route_group(lower)
+        if group == "goals":  # the Goals path as IIS would route it: /v2/Api/Goals/
+            await self.goals(scope, receive, send)
+            return
         incoming = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 incoming = value
                 break
-        group = route_group(lower)
         rid = observability.new_request_id(incoming)
         token = observability.request_id.set(rid)
         status = 0

@@ -13,6 +13,7 @@ import asyncio
 import csv
 import datetime as dt
 import io
+import re
 import threading
 from collections.abc import Iterator, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -46,17 +47,22 @@ GOALS_HEADER = [
 SENDS_HEADER = ["Date", "MessageGuid", "MessageId", "SubscriberId", "Channel"]
 _CHUNK_ROWS = 2000
 _QUEUE_CHUNKS = 4
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
 def _date(text: str | None, name: str, required: bool = False) -> dt.date | None:
+    """A day written exactly as YYYY-MM-DD; empty or absent is None (or required)."""
     if not text:
         if required:
             raise InvalidField(f"{name} is required (YYYY-MM-DD).")
         return None
+    malformed = InvalidField(f"{name} must be a date as YYYY-MM-DD.")
+    if not _DAY.fullmatch(text):
+        raise malformed
     try:
-        day = dt.date.fromisoformat(text.strip()[:10])
-    except ValueError:
-        raise InvalidField(f"{name} must be a date as YYYY-MM-DD.") from None
+        day = dt.date.fromisoformat(text)
+    except ValueError:  # a day that does not exist: 2026-02-30
+        raise malformed from None
     return check_day(day, name)
 
 
@@ -203,10 +209,14 @@ class ExpertSenderReads:
         grouping = query.get("grouping", "").strip().lower()
         if grouping not in ("", "goal"):
             raise InvalidField("grouping must be Goal, or left out for totals.")
+        start = _date(query.get("startdate"), "startDate")
+        end = _date(query.get("enddate"), "endDate")
+        if start is not None and end is not None and start > end:
+            raise InvalidField("startDate must not be after endDate.")
         request = ReportRequest(
             account_id=account_id,
-            start=_date(query.get("startdate"), "startDate"),
-            end=_date(query.get("enddate"), "endDate"),
+            start=start,
+            end=end,
             by=("goal",) if grouping else (),
             tz="UTC",
         )

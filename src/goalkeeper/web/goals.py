@@ -8,6 +8,7 @@ contract gives for errors, hand the request to the group-commit writer, and answ
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from collections.abc import MutableMapping
@@ -38,10 +39,18 @@ DUPLICATE = FULFILLMENTS_DUPLICATE.labels("xml")
 REJECTED = FULFILLMENTS_REJECTED
 
 
-def idempotency_key(raw: bytes | None) -> str | None:
-    """The Idempotency-Key header's value: 1 to 255 visible ASCII characters."""
+class Repeated(enum.Enum):
+    """What stands for a header sent more than once: which value was meant is unknown."""
+
+    HEADER = enum.auto()
+
+
+def idempotency_key(raw: bytes | Repeated | None) -> str | None:
+    """The Idempotency-Key header's value: sent once, 1 to 255 visible ASCII characters."""
     if raw is None:
         return None
+    if raw is Repeated.HEADER:
+        raise InvalidField("Idempotency-Key must be sent only once.")
     text = raw.decode("latin-1").strip()
     if not text or len(text) > _MAX_IDEMPOTENCY_KEY or not all(33 <= ord(c) < 127 for c in text):
         raise InvalidField("Idempotency-Key must be 1 to 255 visible ASCII characters.")
@@ -69,7 +78,7 @@ class GoalsHandler:
         started = time.perf_counter()
         content_length: int | None = None
         encoding: bytes | None = None
-        idem: bytes | None = None
+        idem: bytes | Repeated | None = None
         incoming: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"content-length":
@@ -77,7 +86,7 @@ class GoalsHandler:
             elif name == b"content-encoding":
                 encoding = value
             elif name == b"idempotency-key":
-                idem = value
+                idem = value if idem is None else Repeated.HEADER
             elif name == b"x-request-id":
                 incoming = value
         rid = new_request_id(incoming)
@@ -107,7 +116,7 @@ class GoalsHandler:
         rid_header: tuple[bytes, bytes],
         content_length: int | None,
         encoding: bytes | None,
-        idem: bytes | None,
+        idem: bytes | Repeated | None,
     ) -> int:
         """Answer one request; its status (0 when the client left first)."""
         if scope["method"] != "POST":

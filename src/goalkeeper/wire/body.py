@@ -2,7 +2,9 @@
 
 The limit applies to the raw bytes as they arrive and again to the decompressed
 bytes, which are produced in bounded steps: a compression bomb never makes more than
-``limit + 1`` bytes exist in memory.
+``limit + 1`` bytes exist in memory. A gzip body may be several members one after
+another (RFC 1952), the limit applying to them all together; any other bytes after the
+end of a compressed stream make the body invalid.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ def decode_content(body: bytes, encoding: str | None, limit: int) -> bytes:
     if encoding in ("", "identity"):
         return body
     if encoding in ("gzip", "x-gzip"):
-        return _inflate(body, 16 + zlib.MAX_WBITS, limit)
+        return _inflate(body, 16 + zlib.MAX_WBITS, limit, members=True)
     if encoding == "deflate":
         # RFC 9110 "deflate" is the zlib format; some clients send a raw deflate stream.
         try:
@@ -117,16 +119,28 @@ def decode_content(body: bytes, encoding: str | None, limit: int) -> bytes:
     raise UnsupportedEncoding()
 
 
-def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
-    inflater = zlib.decompressobj(wbits)
-    try:
-        out = inflater.decompress(data, limit + 1)
-    except zlib.error:
-        raise InvalidDocument() from None
-    if len(out) > limit:
-        raise BodyTooLarge()
-    if not inflater.eof:
-        if inflater.unconsumed_tail:
+def _inflate(data: bytes, wbits: int, limit: int, members: bool = False) -> bytes:
+    """One compressed stream, or with ``members`` (gzip) one or more back to back."""
+    parts: list[bytes] = []
+    room = limit
+    while True:
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out = inflater.decompress(data, room + 1)
+        except zlib.error:
+            raise InvalidDocument() from None
+        if len(out) > room:
             raise BodyTooLarge()
-        raise InvalidDocument()  # truncated stream
-    return out
+        if not inflater.eof:
+            if inflater.unconsumed_tail:
+                raise BodyTooLarge()
+            raise InvalidDocument()  # truncated stream
+        data = inflater.unused_data
+        if not data and not parts:
+            return out
+        parts.append(out)
+        if not data:
+            return b"".join(parts)
+        if not members:
+            raise InvalidDocument()  # bytes after the end of the stream
+        room -= len(out)

@@ -31,7 +31,11 @@ from goalkeeper.model import INT32_MAX, INT32_MIN, Channel
 _XML_WS = " \t\r\n"
 _MAX_DEPTH = 32
 _DATA_FIELDS = frozenset(("GoalId", "GoalValue", "MessageGuid", "Channel"))
-_INTEGER = re.compile(r"[+-]?[0-9]{1,19}", re.ASCII)
+# As .NET's int.Parse: an optional sign, then digits, leading zeros as many as sent; past
+# them, at most the 10 digits a 32-bit integer has, so int() never sees a long string.
+# The zeros are taken possessively: a long run of them is never backtracked into.
+_INTEGER = re.compile(r"[+-]?(?=[0-9])0*+[0-9]{0,10}", re.ASCII)
+_SHORT_INTEGER = 11  # a sign and 10 digits: int() takes the text as it is
 _CHANNELS = {c.value: c for c in Channel}
 
 # Marks a field that held child elements instead of text: present, but not a value.
@@ -262,6 +266,9 @@ def api_key(raw: str | None) -> str:
 def _int32(text: str) -> int | None:
     if not _INTEGER.fullmatch(text):
         return None
+    if len(text) > _SHORT_INTEGER:  # leading zeros: drop them before int()
+        digits = text.lstrip("+-").lstrip("0") or "0"
+        text = "-" + digits if text[0] == "-" else digits
     value = int(text)
     return value if INT32_MIN <= value <= INT32_MAX else None
 
