@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from goalkeeper.config import SETTINGS, Config
+from goalkeeper.config import SETTINGS, Config, Setting
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
@@ -18,6 +18,33 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 def test_every_setting_is_documented(setting: object) -> None:
     text = DOC.read_text()
     assert f"`{setting.name}`" in text and f"`{setting.env}`" in text  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("setting", [s for s in SETTINGS if s.flag], ids=lambda s: s.name)
+def test_every_flag_is_documented_with_its_setting(setting: Setting) -> None:
+    lines = DOC.read_text().splitlines()
+    row = next(line for line in lines if line.startswith(f"| `{setting.name}`"))
+    assert f"Flag: `{setting.flag}`" in row
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"port": 70000}, "--port must be from 0 to 65,535, not 70000"),
+        ({"workers": 0}, "--workers must be from 1 to 256, not 0"),
+        ({"port": "eighty"}, "--port must be of type int, not 'eighty'"),
+    ],
+)
+def test_a_bad_flag_value_is_named_as_its_flag(flags: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        Config.load(flags, environ={"GOALKEEPER_PORT": "9000"})
+    assert str(refused.value) == message
+
+
+def test_a_bad_environment_value_is_named_as_its_variable_even_with_flags_given() -> None:
+    with pytest.raises(ValueError) as refused:
+        Config.load({"port": 9000}, environ={"GOALKEEPER_WORKERS": "0"})
+    assert str(refused.value) == "GOALKEEPER_WORKERS must be from 1 to 256, not '0'"
 
 
 def test_flags_win_over_environment_over_defaults() -> None:

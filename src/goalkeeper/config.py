@@ -3,6 +3,7 @@
 Each setting has a name, a type, a default and one line of help. Values come from
 command-line flags first, then ``GOALKEEPER_<NAME>`` environment variables, then the
 default. ``docs/configuration.md`` lists them all; a test fails if one is missing there.
+A refused value is named as the user gave it: as its flag, or as its variable.
 """
 
 from __future__ import annotations
@@ -21,10 +22,36 @@ class Setting:
     help: str
     choices: tuple[str, ...] = ()  # the only values allowed, when not empty
     bounds: tuple[float, float] | None = None  # lowest and highest number allowed
+    flag: str | None = None  # the command-line option that sets it, where one does
 
     @property
     def env(self) -> str:
         return "GOALKEEPER_" + self.name.upper()
+
+    def convert(self, raw: Any, label: str | None = None) -> Any:
+        """``raw`` as this setting's type, checked; a refusal names ``label`` (the flag or
+        variable the value came from; default: the environment variable)."""
+        label = label or self.env
+        if self.type is bool and isinstance(raw, str):
+            value = raw.strip().lower()
+            if value in ("1", "true", "yes", "on"):
+                return True
+            if value in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(f"{label} must be true or false, not {raw!r}")
+        try:
+            value = self.type(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"{label} must be of type {self.type.__name__}, not {raw!r}") from None
+        if self.choices and value not in self.choices:
+            allowed = " or ".join(self.choices)
+            if len(self.choices) > 2:
+                allowed = "one of " + ", ".join(self.choices)
+            raise ValueError(f"{label} must be {allowed}, not {raw!r}")
+        if self.bounds is not None and not self.bounds[0] <= value <= self.bounds[1]:
+            low, high = (format(b, ",g") if isinstance(b, float) else f"{b:,}" for b in self.bounds)
+            raise ValueError(f"{label} must be from {low} to {high}, not {raw!r}")
+        return value
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -33,11 +60,19 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         "sqlite:///goalkeeper.db",
         "Database URL: sqlite:///PATH or postgresql://...",
+        flag="--database",
     ),
-    Setting("host", str, "127.0.0.1", "Address the HTTP server listens on."),
-    Setting("port", int, 8080, "Port the HTTP server listens on.", bounds=(0, 65535)),
+    Setting("host", str, "127.0.0.1", "Address the HTTP server listens on.", flag="--host"),
     Setting(
-        "workers", int, 1, "Number of server processes (each with its own writer).", bounds=(1, 256)
+        "port", int, 8080, "Port the HTTP server listens on.", bounds=(0, 65535), flag="--port"
+    ),
+    Setting(
+        "workers",
+        int,
+        1,
+        "Number of server processes (each with its own writer).",
+        bounds=(1, 256),
+        flag="--workers",
     ),
     Setting(
         "max_body_bytes",
@@ -137,29 +172,9 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_NAME = {s.name: s for s in SETTINGS}
 
 
-def _convert(setting: Setting, raw: Any) -> Any:
-    if setting.type is bool and isinstance(raw, str):
-        value = raw.strip().lower()
-        if value in ("1", "true", "yes", "on"):
-            return True
-        if value in ("0", "false", "no", "off", ""):
-            return False
-        raise ValueError(f"{setting.env} must be true or false, not {raw!r}")
-    try:
-        value = setting.type(raw)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{setting.env} must be of type {setting.type.__name__}, not {raw!r}"
-        ) from None
-    if setting.choices and value not in setting.choices:
-        allowed = " or ".join(setting.choices)
-        if len(setting.choices) > 2:
-            allowed = "one of " + ", ".join(setting.choices)
-        raise ValueError(f"{setting.env} must be {allowed}, not {raw!r}")
-    if setting.bounds is not None and not setting.bounds[0] <= value <= setting.bounds[1]:
-        low, high = (format(b, ",g") if isinstance(b, float) else f"{b:,}" for b in setting.bounds)
-        raise ValueError(f"{setting.env} must be from {low} to {high}, not {raw!r}")
-    return value
+def setting_named(name: str) -> Setting:
+    """The declared setting called ``name``."""
+    return _BY_NAME[name]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,15 +203,18 @@ class Config:
     def load(
         cls, flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
     ) -> Config:
-        """Flags (None means unset) win over the environment, which wins over defaults."""
+        """Flags (None means unset) win over the environment, which wins over defaults.
+
+        A bad flag value is named as its flag (``--port``), a bad environment value as
+        its variable (``GOALKEEPER_PORT``)."""
         flags = flags or {}
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for setting in SETTINGS:
             if flags.get(setting.name) is not None:
-                values[setting.name] = _convert(setting, flags[setting.name])
+                values[setting.name] = setting.convert(flags[setting.name], setting.flag)
             elif setting.env in environ:
-                values[setting.name] = _convert(setting, environ[setting.env])
+                values[setting.name] = setting.convert(environ[setting.env])
         return cls(**values)
 
     def to_environ(self) -> dict[str, str]:

@@ -7,13 +7,15 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from goalkeeper.cli import main
 from goalkeeper.core.keys import hash_key
-from goalkeeper.model import Channel
+from goalkeeper.model import Channel, Scope
 from goalkeeper.store import open_store
+from tests.conftest import free_port
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -47,9 +49,32 @@ def test_init_json_creates_schema_account_and_key(
         store.close()
 
 
-def test_db_upgrade_is_idempotent(capsys: pytest.CaptureFixture[str], db: str) -> None:
-    assert run(capsys, "db", "upgrade", "--database", db)[1].startswith("schema upgraded")
-    assert run(capsys, "db", "upgrade", "--database", db)[1].startswith("schema is current")
+def test_db_upgrade_is_idempotent_and_speaks_on_stderr(
+    capsys: pytest.CaptureFixture[str], db: str
+) -> None:
+    code, out, err = run(capsys, "db", "upgrade", "--database", db)
+    assert (code, out) == (0, "")
+    assert err.splitlines()[-1].startswith("schema upgraded from version 0 to ")
+    code, out, err = run(capsys, "db", "upgrade", "--database", db)
+    assert (code, out) == (0, "")
+    assert err.startswith("schema is current")
+
+
+def test_init_prints_only_the_key_on_stdout(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    code, out, err = run(capsys, "init", "--database", db)
+    assert code == 0
+    assert out.splitlines() == [out.strip()] and out.startswith("gk_")
+    assert "admin API key (shown once)" in err and "gk_" not in err
+
+
+def test_keys_revoke_speaks_on_stderr(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    account = str(init(capsys, db)["account_id"])
+    code, out, _ = run(
+        capsys, "keys", "create", "--database", db, "--account", account, "--scope", "ingest"
+    )
+    assert code == 0
+    code, out, err = run(capsys, "keys", "revoke", "--database", db, out.strip())
+    assert (code, out) == (0, "") and "revoked" in err
 
 
 def test_commands_refuse_a_database_without_schema(
@@ -194,7 +219,7 @@ def test_recipients_import_csv_is_idempotent(
     assert code == 0
     assert json.loads(out) == {
         "records": 3,
-        "inserted": 3,
+        "registered": 3,
         "already_registered": 0,
         "messages_created": 2,
     }
@@ -203,7 +228,7 @@ def test_recipients_import_csv_is_idempotent(
     )
     assert json.loads(out) == {
         "records": 3,
-        "inserted": 0,
+        "registered": 0,
         "already_registered": 3,
         "messages_created": 0,
     }
@@ -243,7 +268,7 @@ def test_recipients_import_ndjson_onto_one_message(
         "--json",
     )
     assert code == 0, out
-    assert json.loads(out)["inserted"] == 2
+    assert json.loads(out)["registered"] == 2
 
 
 @pytest.mark.parametrize(
@@ -333,10 +358,172 @@ def test_serve_refuses_a_stale_schema(db: str, tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     result = subprocess.run(
-        [sys.executable, "-m", "goalkeeper", "serve", "--database", db, "--port", "1"],
+        [sys.executable, "-m", "goalkeeper", "serve", "--database", db, "--port", str(free_port())],
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert result.returncode == 2
     assert "version 9999" in result.stderr and "upgrade goalkeeper" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (("serve", "--port", "70000"), "--port must be from 0 to 65,535, not 70000"),
+        (("serve", "--workers", "0"), "--workers must be from 1 to 256, not 0"),
+        (
+            ("keys", "create", "--account", "1", "--scope", "admin", "--rate-limit", "-5"),
+            "--rate-limit must be from 0 to 1,000,000,000, not -5",
+        ),
+    ],
+)
+def test_a_bad_flag_is_named_as_the_flag(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    argv: tuple[str, ...],
+    expected: str,
+) -> None:
+    code, _, err = run(capsys, *argv, "--database", f"sqlite:///{tmp_path / 'x.db'}")
+    assert code == 2
+    assert err == f"goalkeeper: error: {expected}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_variable_is_named_as_the_variable(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOALKEEPER_PORT", "70000")
+    code, _, err = run(capsys, "serve", "--database", f"sqlite:///{tmp_path / 'x.db'}")
+    assert code == 2
+    assert err == "goalkeeper: error: GOALKEEPER_PORT must be from 0 to 65,535, not '70000'\n"
+
+
+def test_a_keys_own_rate_limit_is_not_the_server_setting(
+    capsys: pytest.CaptureFixture[str], db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = str(init(capsys, db)["account_id"])
+    monkeypatch.setenv("GOALKEEPER_RATE_LIMIT", "3")
+    code, out, _ = run(
+        capsys,
+        "keys",
+        "create",
+        "--database",
+        db,
+        "--account",
+        account,
+        "--scope",
+        "ingest",
+        "--rate-limit",
+        "7",
+        "--json",
+    )
+    assert code == 0
+    store = open_store(db)
+    try:
+        record = store.find_api_key(hash_key(json.loads(out)["key"]))
+        assert record is not None and record.rate_limit == 7
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("scope", ["admin", "ingest"])
+def test_origins_are_refused_on_keys_other_than_tracker_keys(
+    capsys: pytest.CaptureFixture[str], db: str, scope: str
+) -> None:
+    account = int(str(init(capsys, db)["account_id"]))
+    code, out, err = run(
+        capsys,
+        "keys",
+        "create",
+        "--database",
+        db,
+        "--account",
+        str(account),
+        "--scope",
+        scope,
+        "--origin",
+        "https://shop.example",
+    )
+    assert (code, out) == (2, "")
+    assert err == (
+        f"goalkeeper: error: --origin applies only to tracker keys: leave it out for an"
+        f" {scope} key, or create it with --scope tracker\n"
+    )
+    store = open_store(db)
+    try:
+        assert sum(len(store.list_api_keys(account, s)) for s in Scope) == 1  # init's own
+    finally:
+        store.close()
+
+
+def test_recipients_import_of_a_directory_says_it_is_one(
+    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
+) -> None:
+    account = str(init(capsys, db)["account_id"])
+    code, _, err = run(
+        capsys, "recipients", "import", str(tmp_path), "--database", db, "--account", account
+    )
+    assert code == 2
+    assert err == f"goalkeeper: error: {tmp_path} is a directory: give the send log's file name\n"
+
+
+def test_recipients_import_json_keys_are_the_documented_ones(
+    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
+) -> None:
+    account = str(init(capsys, db)["account_id"])
+    path = tmp_path / "sends.csv"
+    path.write_text(CSV)
+    code, out, _ = run(
+        capsys, "recipients", "import", str(path), "--database", db, "--account", account, "--json"
+    )
+    assert code == 0
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    documented = json.loads(
+        doc.split("With `--json` the same counts are one JSON document:")[1].split("`")[1]
+    )
+    assert list(json.loads(out)) == list(documented)
+    code, out, _ = run(
+        capsys, "recipients", "import", str(path), "--database", db, "--account", account
+    )
+    assert out == "3 records: 0 registered, 3 already registered, 0 messages created\n"
+
+
+def test_an_interrupted_import_says_how_far_it_got_and_how_to_finish(
+    capsys: pytest.CaptureFixture[str],
+    db: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from goalkeeper.core import imports
+
+    account = str(init(capsys, db)["account_id"])
+    path = tmp_path / "sends.csv"
+    path.write_text(CSV)
+    write = imports.import_records
+
+    def interrupted_after_first_chunk(*args: Any) -> imports.ImportResult:
+        *head, progress = args
+
+        def tick(n: int) -> None:
+            progress(n)
+            raise KeyboardInterrupt  # as Ctrl-C would, once the first chunk is committed
+
+        return write(*head, tick)
+
+    monkeypatch.setattr(imports, "CHUNK", 2)
+    monkeypatch.setattr(imports, "import_records", interrupted_after_first_chunk)
+    code, out, err = run(
+        capsys, "recipients", "import", str(path), "--database", db, "--account", account
+    )
+    assert (code, out) == (130, "")
+    assert err == (
+        "sends.csv: interrupted: the first 2 of 3 records are registered; run the same"
+        " import again to register the rest (it skips GUIDs already registered)\n"
+    )
+    monkeypatch.setattr(imports, "import_records", write)
+    code, out, _ = run(
+        capsys, "recipients", "import", str(path), "--database", db, "--account", account
+    )
+    assert code == 0
+    assert out == "3 records: 1 registered, 2 already registered, 1 messages created\n"

@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
+from goalkeeper.cli import main
+from goalkeeper.store import open_store
 from tests.conftest import free_port
 
 
 def test_demo_prints_working_examples(tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "demo.log"
+    real = tmp_path / "real.db"
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "goalkeeper", "demo", "--port", str(port)],
             cwd=tmp_path,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={k: v for k, v in os.environ.items() if not k.startswith("GOALKEEPER_")},
+            # the demo never seeds the database the environment names
+            env={**clean_environ(), "GOALKEEPER_DATABASE_URL": f"sqlite:///{real}"},
         )
     try:
         deadline = time.monotonic() + 30
@@ -43,6 +49,70 @@ def test_demo_prints_working_examples(tmp_path: Path) -> None:
         assert refused.status_code == 400
         assert b"Message GUID was not recognized." in refused.content
         assert (tmp_path / "goalkeeper-demo.db").exists()
+        assert not real.exists()
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+def demo(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "goalkeeper", "demo", *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_environ(),
+    )
+
+
+def clean_environ() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("GOALKEEPER_")}
+
+
+def test_demo_on_a_busy_port_fails_before_seeding_or_printing(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = demo(tmp_path, "--port", str(port))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == (
+        f"goalkeeper: error: cannot listen on 127.0.0.1:{port}: Address already in use;"
+        " stop what listens there, or choose another port with --port\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_help_says_which_database_it_uses(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default sqlite:///goalkeeper.db" not in text
+    assert (
+        "default: goalkeeper-demo.db in the working directory, recreated on every run;"
+        " GOALKEEPER_DATABASE_URL is not read" in text
+    )
+    assert "must hold no account yet" in text
+
+
+def test_demo_refuses_a_database_that_holds_data(
+    capsys: pytest.CaptureFixture[str], database_url: str, tmp_path: Path
+) -> None:
+    assert main(["init", "--database", database_url, "--json"]) == 0
+    capsys.readouterr()
+    # a process: a demo that wrongly went ahead would seed, then serve until the timeout
+    done = demo(tmp_path, "--database", database_url, "--port", str(free_port()))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "goalkeeper: error: the --database named already holds accounts, and the demo seeds"
+        " only an empty one: leave out --database to use goalkeeper-demo.db, or name a new"
+        " file\n"
+    )
+    store = open_store(database_url)
+    try:
+        assert store.account_ids() == [1]
+    finally:
+        store.close()

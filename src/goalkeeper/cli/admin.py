@@ -8,14 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from goalkeeper.cli import CliError, emit_json, open_checked
-from goalkeeper.config import Config
+from goalkeeper.cli import CliError, emit_json, open_checked, open_database
+from goalkeeper.config import Config, setting_named
 from goalkeeper.core import imports
 from goalkeeper.core.accounts import create_account, ensure_schema
 from goalkeeper.core.keys import create_key
 from goalkeeper.core.registry import create_goal
 from goalkeeper.model import Counting, Scope
-from goalkeeper.store import open_store
 
 
 def register(command: Any, commands: Any) -> None:
@@ -39,6 +38,7 @@ def register(command: Any, commands: Any) -> None:
     )
     create.add_argument(
         "--rate-limit",
+        dest="key_rate_limit",  # this key's own limit, not the server-wide rate_limit setting
         type=int,
         metavar="N",
         help="requests per second for this key (default: the server's)",
@@ -70,7 +70,7 @@ def register(command: Any, commands: Any) -> None:
 
 
 def run_init(args: argparse.Namespace, config: Config) -> int:
-    store = open_store(config.database_url)
+    store = open_database(config, create=True)
     try:
         ensure_schema(store)
         store.close()
@@ -81,17 +81,27 @@ def run_init(args: argparse.Namespace, config: Config) -> int:
     if args.json:
         emit_json({"account_id": account.account_id, "api_key": account.api_key})
     else:
-        print(f"account {account.account_id} created; admin API key (shown once):")
+        print(f"account {account.account_id} created; admin API key (shown once):", file=sys.stderr)
         print(account.api_key)
     return 0
 
 
 def run_keys_create(args: argparse.Namespace, config: Config) -> int:
+    scope = Scope(args.scope)
+    if args.origin and scope is not Scope.TRACKER:
+        raise CliError(
+            f"--origin applies only to tracker keys: leave it out for an {scope.value} key,"
+            " or create it with --scope tracker"
+        )
+    rate_limit = args.key_rate_limit
+    if rate_limit is not None:
+        # a key's own limit allows what the server-wide default allows
+        rate_limit = setting_named("rate_limit").convert(rate_limit, "--rate-limit")
     store = open_checked(config)
     try:
         if args.account not in store.account_ids():
             raise CliError(f"account {args.account} does not exist")
-        issued = create_key(store, args.account, Scope(args.scope), args.origin, args.rate_limit)
+        issued = create_key(store, args.account, scope, args.origin, rate_limit)
     finally:
         store.close()
     if args.json:
@@ -121,7 +131,10 @@ def run_keys_revoke(args: argparse.Namespace, config: Config) -> int:
             raise CliError(f"no active key with prefix {args.prefix!r}")
     finally:
         store.close()
-    print(f"key {prefix} revoked; every server stops accepting it within key_cache_seconds")
+    print(
+        f"key {prefix} revoked; every server stops accepting it within key_cache_seconds",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -165,6 +178,8 @@ def run_import(args: argparse.Namespace, config: Config) -> int:
         name = "stdin"
     else:
         path = Path(args.file)
+        if path.is_dir():
+            raise CliError(f"{args.file} is a directory: give the send log's file name")
         if not path.is_file():
             raise CliError(f"{args.file}: no such file")
         data = path.read_bytes()
@@ -199,21 +214,33 @@ def run_import(args: argparse.Namespace, config: Config) -> int:
             console=Console(stderr=True),
         ) as progress:
             task = progress.add_task("import", total=total)
-            result = imports.import_records(
-                store,
-                args.account,
-                io.StringIO(text),
-                fmt,
-                message,
-                lambda n: progress.advance(task, n),
-            )
+            written = 0
+
+            def advance(n: int) -> None:
+                nonlocal written
+                written += n
+                progress.advance(task, n)
+
+            try:
+                result = imports.import_records(
+                    store, args.account, io.StringIO(text), fmt, message, advance
+                )
+            except KeyboardInterrupt:
+                progress.stop()
+                print(
+                    f"{name}: interrupted: the first {written:,} of {total:,} records are"
+                    " registered; run the same import again to register the rest (it skips"
+                    " GUIDs already registered)",
+                    file=sys.stderr,
+                )
+                raise
     finally:
         store.close()
     if args.json:
         emit_json(
             {
                 "records": result.records,
-                "inserted": result.inserted,
+                "registered": result.inserted,
                 "already_registered": result.already_registered,
                 "messages_created": result.messages_created,
             }

@@ -1,4 +1,9 @@
-"""``goalkeeper demo``: a demo database with realistic data, then the server."""
+"""``goalkeeper demo``: a demo database with realistic data, then the server.
+
+The demo seeds its own throwaway file, so that trying goalkeeper never touches a real
+database: ``GOALKEEPER_DATABASE_URL`` is not read, and a database named with
+``--database`` is seeded only while it holds no account.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from goalkeeper.cli import CliError, check_listen, open_database
 from goalkeeper.config import Config
 from goalkeeper.core.accounts import create_account
 from goalkeeper.core.registry import create_goal, create_message, issue_recipients
+from goalkeeper.errors import SchemaOutdated
 from goalkeeper.guid import format_guid, uuid7
 from goalkeeper.model import Channel, Counting, FulfillmentRequest, Source
-from goalkeeper.store import Store, open_store
+from goalkeeper.store import Store
 
 DEMO_DATABASE = "sqlite:///goalkeeper-demo.db"
+DATABASE_HELP = (
+    "database to seed, which must hold no account yet (default: goalkeeper-demo.db in the"
+    " working directory, recreated on every run; GOALKEEPER_DATABASE_URL is not read)"
+)
 
 MESSAGES = [
     ("Black Friday newsletter", Channel.EMAIL, 1200),
@@ -32,7 +43,12 @@ GOALS = [
 
 
 def register(command: Any) -> None:
-    demo = command("demo", "Seed a demo database and run the server on it.", run_demo)
+    demo = command(
+        "demo",
+        "Seed a demo database and run the server on it.",
+        run_demo,
+        database_help=DATABASE_HELP,
+    )
     demo.add_argument("--port", type=int, help="listen port (default 8080)")
     demo.add_argument("--host", help="listen address (default 127.0.0.1)")
     demo.add_argument("--seed", type=int, default=7, help="random seed for the demo data")
@@ -77,16 +93,32 @@ def seed(store: Store, rng: random.Random, days: int = 30) -> tuple[int, str, st
     return account.account_id, account.api_key, known
 
 
+def _refuse_data(store: Store) -> None:
+    """The demo adds an account with a working admin key: never to a database in use."""
+    version = store.schema_version()
+    if version > store.latest_version():
+        raise SchemaOutdated(version, store.latest_version())
+    if version and store.account_ids():
+        raise CliError(
+            "the --database named already holds accounts, and the demo seeds only an empty"
+            " one: leave out --database to use goalkeeper-demo.db, or name a new file"
+        )
+
+
 def run_demo(args: argparse.Namespace, config: Config) -> int:
     from goalkeeper.cli.server import serve
 
-    if args.database_url is None:
+    own = args.database_url is None  # the demo's own file, recreated on every run
+    if own:
         config = Config.load({"database_url": DEMO_DATABASE, "host": args.host, "port": args.port})
+    check_listen(config.host, config.port)
+    if own:
         path = Path(DEMO_DATABASE.removeprefix("sqlite:///"))
         for suffix in ("", "-wal", "-shm", "-lock"):
             Path(str(path) + suffix).unlink(missing_ok=True)
-    store = open_store(config.database_url)
+    store = open_database(config, create=True)
     try:
+        _refuse_data(store)
         store.upgrade()
         account_id, key, guid = seed(store, random.Random(args.seed))
         fulfillments = store.count_fulfillments(account_id)

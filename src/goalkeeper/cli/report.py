@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import re
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -17,6 +19,7 @@ from goalkeeper.core.reports import (
     parse_channel,
     parse_date,
 )
+from goalkeeper.errors import InvalidField
 from goalkeeper.store import Store
 from goalkeeper.text import visible
 
@@ -73,13 +76,28 @@ def _account(store: Store, wanted: int | None) -> int:
     raise CliError(f"the database has {len(accounts)} accounts: choose one with --account ID")
 
 
+def _date(text: str | None, flag: str) -> dt.date | None:
+    """``parse_date``, telling a day that does not exist from text of another shape."""
+    try:
+        return parse_date(text, flag)
+    except InvalidField:
+        if text is not None and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+            try:
+                dt.date.fromisoformat(text)
+            except ValueError:
+                raise CliError(
+                    f"{flag} {text} is not a calendar date: give a day that exists, as YYYY-MM-DD"
+                ) from None
+        raise
+
+
 def run_report(args: argparse.Namespace, config: Config) -> int:
     store = open_checked(config)
     try:
         request = ReportRequest(
             account_id=_account(store, args.account),
-            start=parse_date(args.start, "--from"),
-            end=parse_date(args.end, "--to"),
+            start=_date(args.start, "--from"),
+            end=_date(args.end, "--to"),
             by=parse_by(args.by),
             tz=args.tz,
             goal_id=args.goal,
@@ -115,9 +133,11 @@ def print_table(report: Report) -> None:
     for row in rows:
         table.add_row(*(_cell(row[c], c) for c in columns))
     totals = report.totals.as_dict(())
-    if not rows:
+    if not report.totals.fulfillments:
         table.caption = (
-            "No fulfillments or sends in this range: widen --from/--to, or record goals."
+            "No fulfillments in this range: widen --from/--to, or record goals."
+            if report.totals.recipients
+            else "No fulfillments or sends in this range: widen --from/--to, or record goals."
         )
     if report.by:
         table.add_section()

@@ -10,10 +10,10 @@ import tempfile
 from typing import Any
 
 from goalkeeper import observability
+from goalkeeper.cli import CliError, check_listen, open_database
 from goalkeeper.config import Config
 from goalkeeper.core.accounts import bootstrap_account, ensure_schema
 from goalkeeper.errors import SchemaOutdated
-from goalkeeper.store import open_store
 
 
 def register(command: Any) -> None:
@@ -28,9 +28,11 @@ def register(command: Any) -> None:
 
 
 def run_upgrade(args: argparse.Namespace, config: Config) -> int:
-    store = open_store(config.database_url)
+    store = open_database(config, create=True)
     try:
         before = store.schema_version()
+        if before > store.latest_version():
+            raise CliError(str(SchemaOutdated(before, store.latest_version())))
         applied = store.upgrade(
             lambda m: print(f"applying {m.version:04d}_{m.name}", file=sys.stderr)
         )
@@ -38,9 +40,9 @@ def run_upgrade(args: argparse.Namespace, config: Config) -> int:
     finally:
         store.close()
     if applied:
-        print(f"schema upgraded from version {before} to {after}")
+        print(f"schema upgraded from version {before} to {after}", file=sys.stderr)
     else:
-        print(f"schema is current (version {after})")
+        print(f"schema is current (version {after})", file=sys.stderr)
     return 0
 
 
@@ -50,7 +52,7 @@ def configure_logging(config: Config) -> None:
 
 def prepare_database(config: Config, announce: bool = True) -> None:
     """Create the schema on an empty database, refuse a stale one, seed a first account."""
-    store = open_store(config.database_url)
+    store = open_database(config, create=True)
     try:
         ensure_schema(store)
         version = store.schema_version()
@@ -68,11 +70,8 @@ def prepare_database(config: Config, announce: bool = True) -> None:
 
 
 def run_serve(args: argparse.Namespace, config: Config) -> int:
-    try:
-        prepare_database(config)
-    except SchemaOutdated as exc:
-        print(f"goalkeeper: error: {exc}", file=sys.stderr)
-        return 2
+    check_listen(config.host, config.port)
+    prepare_database(config)
     serve(config)
     return 0
 
