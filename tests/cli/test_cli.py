@@ -221,6 +221,7 @@ def test_recipients_import_csv_is_idempotent(
         "records": 3,
         "registered": 3,
         "already_registered": 0,
+        "taken": 0,
         "messages_created": 2,
     }
     code, out, _ = run(
@@ -230,6 +231,7 @@ def test_recipients_import_csv_is_idempotent(
         "records": 3,
         "registered": 0,
         "already_registered": 3,
+        "taken": 0,
         "messages_created": 0,
     }
     store = open_store(db)
@@ -238,6 +240,42 @@ def test_recipients_import_csv_is_idempotent(
         assert recipient is not None and recipient.subscriber_id == "bob"
         assert recipient.sent_at.isoformat() == "2026-11-01T10:00:00+00:00"
         assert store.count_recipients(int(account)) == 3
+    finally:
+        store.close()
+
+
+def test_recipients_import_names_the_lines_whose_guid_another_send_holds(
+    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
+) -> None:
+    account = str(init(capsys, db)["account_id"])
+    path = tmp_path / "sends.csv"
+    path.write_text(CSV)
+    assert (
+        run(capsys, "recipients", "import", str(path), "--database", db, "--account", account)[0]
+        == 0
+    )
+    taken = tmp_path / "taken.csv"
+    taken.write_text(
+        "guid,message,subscriber,channel\n"
+        "C7015756-95F3-4509-8C6C-759FEEC48F91,Welcome,mallory,Email\n"  # alice's GUID
+        "11111111-2222-4333-8444-555555555555,Welcome,dave,Email\n"
+    )
+    code, out, err = run(
+        capsys, "recipients", "import", str(taken), "--database", db, "--account", account
+    )
+    assert code == 1
+    assert out.strip() == (
+        "2 records: 1 registered, 0 already registered, 1 taken by other sends, 0 messages created"
+    )
+    assert err.strip() == (
+        "taken.csv: line 2: GUID C7015756-95F3-4509-8C6C-759FEEC48F91 is already registered"
+        " to another send; not imported"
+    )
+    store = open_store(db)
+    try:
+        recipient = store.get_recipient(uuid.UUID("C7015756-95F3-4509-8C6C-759FEEC48F91").bytes)
+        assert recipient is not None and recipient.subscriber_id == "alice"
+        assert store.count_recipients(int(account)) == 4
     finally:
         store.close()
 

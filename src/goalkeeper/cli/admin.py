@@ -242,13 +242,24 @@ def run_import(args: argparse.Namespace, config: Config) -> int:
                 "records": result.records,
                 "registered": result.inserted,
                 "already_registered": result.already_registered,
+                "taken": len(result.taken),
                 "messages_created": result.messages_created,
             }
         )
     else:
+        taken = f", {len(result.taken)} taken by other sends" if result.taken else ""
         print(
             f"{result.records} records: {result.inserted} registered,"
-            f" {result.already_registered} already registered,"
+            f" {result.already_registered} already registered{taken},"
             f" {result.messages_created} messages created"
         )
-    return 0
+    if not result.taken:
+        return 0
+    for line, guid in result.taken[: imports.MAX_ERRORS]:
+        print(
+            f"{name}: line {line}: GUID {guid} is already registered to another send; not imported",
+            file=sys.stderr,
+        )
+    if len(result.taken) > imports.MAX_ERRORS:
+        print(f"{name}: and {len(result.taken) - imports.MAX_ERRORS:,} more", file=sys.stderr)
+    return 1
