@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from goalkeeper.cli import main
+from goalkeeper.cli.demo import shown_url
 from goalkeeper.store import open_store
 from tests.conftest import free_port
 
@@ -116,3 +117,15 @@ def test_demo_refuses_a_database_that_holds_data(
         assert store.account_ids() == [1]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://gk:s3cr%40t@db.example:5432/gk", "postgresql://gk:***@db.example:5432/gk"),
+        ("postgresql://gk@db.example/gk", "postgresql://gk@db.example/gk"),
+        ("sqlite:///goalkeeper-demo.db", "sqlite:///goalkeeper-demo.db"),
+    ],
+)
+def test_the_banner_never_shows_a_database_password(url: str, shown: str) -> None:
+    assert shown_url(url) == shown

@@ -10,9 +10,10 @@ import pytest
 
 from goalkeeper.core.accounts import create_account
 from goalkeeper.core.imports import import_records
+from goalkeeper.core.keys import create_key
 from goalkeeper.core.registry import create_message, register_recipients
-from goalkeeper.errors import Conflict
-from goalkeeper.model import Channel, Message
+from goalkeeper.errors import Conflict, InvalidField
+from goalkeeper.model import Channel, Message, Scope
 from goalkeeper.store import Store, open_store
 
 GUID = uuid.UUID("0f8fad5b-d9cb-469f-a165-70867728950e")
@@ -96,3 +97,11 @@ def test_an_import_registers_what_it_can_and_names_the_lines_of_taken_guids(
     assert stored is not None and (stored.account_id, stored.subscriber_id) == (other, "bob")
     first = store.get_recipient(GUID.bytes)
     assert first is not None and first.account_id == message.account_id
+
+
+@pytest.mark.parametrize("scope", [Scope.ADMIN, Scope.INGEST])
+def test_origins_are_refused_on_keys_that_are_not_tracker_keys(
+    store: Store, message: Message, scope: Scope
+) -> None:
+    with pytest.raises(InvalidField, match="only to tracker keys"):
+        create_key(store, message.account_id, scope, ["https://shop.example"])

@@ -20,7 +20,13 @@ import pytest
 
 from goalkeeper.core.accounts import create_account
 from goalkeeper.core.registry import create_goal, create_message, issue_recipients
-from goalkeeper.core.reports import ReportRequest, goal_report, parse_by, zone_segments
+from goalkeeper.core.reports import (
+    ReportRequest,
+    goal_report,
+    parse_by,
+    parse_date,
+    zone_segments,
+)
 from goalkeeper.errors import InvalidField
 from goalkeeper.model import Channel, Counting, FulfillmentRequest, Source
 from goalkeeper.store import Store
@@ -476,3 +482,19 @@ def test_the_split_value_migration_keeps_every_counter(store: Store) -> None:
     finally:
         conn.close()
     assert goal_report(store, request).rows == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("20261127", "from must be a date as YYYY-MM-DD."),  # fromisoformat would take it
+        ("2026-W48-5", "from must be a date as YYYY-MM-DD."),
+        ("2026-11-27T00:00", "from must be a date as YYYY-MM-DD."),
+        ("2026-02-30", "from 2026-02-30 is not a calendar date."),
+        ("1969-12-31", "from must be a date from 1970-01-01 to 8999-12-31."),
+    ],
+)
+def test_report_days_are_written_exactly_as_yyyy_mm_dd(text: str, message: str) -> None:
+    with pytest.raises(InvalidField) as caught:
+        parse_date(text, "from")
+    assert caught.value.message == message

@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import random
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,15 @@ def seed(store: Store, rng: random.Random, days: int = 30) -> tuple[int, str, st
     return account.account_id, account.api_key, known
 
 
+def shown_url(url: str) -> str:
+    """``url`` with its password, if any, masked: the banner may end up in a log."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
 def _refuse_data(store: Store) -> None:
     """The demo adds an account with a working admin key: never to a database in use."""
     version = store.schema_version()
@@ -132,7 +142,7 @@ def run_demo(args: argparse.Namespace, config: Config) -> int:
     print(
         f"""
 goalkeeper demo: account {account_id} "Demo shop" with {len(GOALS)} goals, {len(MESSAGES)} messages
-on Email, SmsMms and WebPush, and {fulfillments} fulfillments, in {config.database_url}
+on Email, SmsMms and WebPush, and {fulfillments} fulfillments, in {shown_url(config.database_url)}
 
 Admin API key (shown once): {key}
 

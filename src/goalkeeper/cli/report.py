@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import re
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -19,7 +17,6 @@ from goalkeeper.core.reports import (
     parse_channel,
     parse_date,
 )
-from goalkeeper.errors import InvalidField
 from goalkeeper.store import Store
 from goalkeeper.text import visible
 
@@ -76,28 +73,13 @@ def _account(store: Store, wanted: int | None) -> int:
     raise CliError(f"the database has {len(accounts)} accounts: choose one with --account ID")
 
 
-def _date(text: str | None, flag: str) -> dt.date | None:
-    """``parse_date``, telling a day that does not exist from text of another shape."""
-    try:
-        return parse_date(text, flag)
-    except InvalidField:
-        if text is not None and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
-            try:
-                dt.date.fromisoformat(text)
-            except ValueError:
-                raise CliError(
-                    f"{flag} {text} is not a calendar date: give a day that exists, as YYYY-MM-DD"
-                ) from None
-        raise
-
-
 def run_report(args: argparse.Namespace, config: Config) -> int:
     store = open_checked(config)
     try:
         request = ReportRequest(
             account_id=_account(store, args.account),
-            start=_date(args.start, "--from"),
-            end=_date(args.end, "--to"),
+            start=parse_date(args.start, "--from"),
+            end=parse_date(args.end, "--to"),
             by=parse_by(args.by),
             tz=args.tz,
             goal_id=args.goal,

@@ -52,6 +52,8 @@ def create_key(
     """Issue a new key for an account; the plain key is returned once and never stored."""
     if scope is Scope.TRACKER and not origins:
         raise InvalidField("A tracker key needs at least one allowed origin (--origin).")
+    if scope is not Scope.TRACKER and origins:
+        raise InvalidField("Origins apply only to tracker keys.")
     for origin in origins:
         if not _ORIGIN.fullmatch(origin):
             raise InvalidField(

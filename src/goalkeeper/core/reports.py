@@ -23,6 +23,7 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import re
 import zoneinfo
 from collections.abc import Iterable, Sequence
 
@@ -167,13 +168,20 @@ EARLIEST_DAY = dt.date(1970, 1, 1)
 LATEST_DAY = dt.date(8999, 12, 31)
 
 
+_DAY_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+
 def parse_date(text: str | None, field: str) -> dt.date | None:
+    """A day written exactly YYYY-MM-DD (fromisoformat alone also takes 20261127 and
+    week dates); empty or absent is None."""
     if text is None or text == "":
         return None
+    if not _DAY_SHAPE.fullmatch(text):
+        raise InvalidField(f"{field} must be a date as YYYY-MM-DD.")
     try:
         day = dt.date.fromisoformat(text)
     except ValueError:
-        raise InvalidField(f"{field} must be a date as YYYY-MM-DD.") from None
+        raise InvalidField(f"{field} {text} is not a calendar date.") from None
     return check_day(day, field)
 
 
