@@ -51,6 +51,23 @@ CASES = [
     JsonCase("truncated", F, fulfil()[:-3], 400, "invalid_json"),
     JsonCase("trailing-data", F, fulfil() + b"{}", 400, "invalid_json"),
     JsonCase("invalid-utf8", F, b'{"goal_id": 1, "message_guid": "\xff\xfe"}', 400, "invalid_json"),
+    JsonCase("utf-16-with-bom", F, fulfil().decode().encode("utf-16"), 400, "invalid_json"),
+    JsonCase("utf-16-be", F, fulfil().decode().encode("utf-16-be"), 400, "invalid_json"),
+    JsonCase("utf-32-with-bom", F, fulfil().decode().encode("utf-32"), 400, "invalid_json"),
+    JsonCase(
+        "utf8-encoded-surrogate",
+        F,
+        fulfil(idempotency_key="KEY").replace(b"KEY", b"\xed\xa0\x80"),
+        400,
+        "invalid_json",
+    ),
+    JsonCase(
+        "utf8-encoded-surrogate-in-name",
+        G,
+        b'{"name": "\xed\xb0\x80"}',
+        400,
+        "invalid_json",
+    ),
     JsonCase("nan", F, b'{"goal_id": NaN, "message_guid": "x"}', 400, "invalid_json"),
     JsonCase(
         "infinity",
@@ -123,6 +140,14 @@ CASES = [
     JsonCase("channel-unknown", F, fulfil(channel="Fax"), 400, "channel_invalid"),
     JsonCase("channel-number", F, fulfil(channel=1), 400, "invalid_type"),
     JsonCase("idempotency-key-empty", F, fulfil(idempotency_key=""), 400, "invalid_field"),
+    JsonCase("idempotency-key-blank", F, fulfil(idempotency_key="   "), 400, "invalid_field"),
+    JsonCase(
+        "idempotency-key-blank-dry-run",
+        F + "?validate_only=true",
+        fulfil(idempotency_key="\t \u3000"),
+        400,
+        "invalid_field",
+    ),
     JsonCase("idempotency-key-long", F, fulfil(idempotency_key="k" * 300), 400, "invalid_field"),
     JsonCase("idempotency-key-number", F, fulfil(idempotency_key=5), 400, "invalid_type"),
     JsonCase("idempotency-key-nul", F, fulfil(idempotency_key="a\u0000b"), 400, "invalid_field"),
@@ -165,6 +190,13 @@ CASES = [
     JsonCase("batch-too-many", F, j({"fulfillments": [{}] * 1001}), 400, "too_many_items"),
     JsonCase("batch-unknown-field", F, j({"fulfillments": [], "also": 1}), 400, "unknown_field"),
     JsonCase("validate-only-garbage", F + "?validate_only=maybe", fulfil(), 400, "invalid_type"),
+    JsonCase(
+        "validate-only-twice",
+        F + "?validate_only=true&validate_only=false",
+        fulfil(),
+        400,
+        "invalid_field",
+    ),
     # size, encoding
     JsonCase("too-large", F, b'{"x": "' + b"a" * 5_000_000 + b'"}', 413, "body_too_large"),
     JsonCase(
@@ -233,6 +265,7 @@ CASES = [
         "goal-counting-unknown", G, j({"name": "x", "counting": "sometimes"}), 400, "invalid_field"
     ),
     JsonCase("goal-window-negative", G, j({"name": "x", "window_days": -1}), 400, "out_of_range"),
+    JsonCase("goal-window-float", G, j({"name": "x", "window_days": 1278.0}), 400, "invalid_type"),
     JsonCase("goal-id-duplicate", G, j({"name": "x", "id": 1}), 409, "conflict"),
     JsonCase(
         "goal-default-value-overflow",
@@ -354,6 +387,24 @@ CASES = [
             ("tz-path", "tz=../../../../etc/passwd"),
             ("tz-huge", "tz=" + "A" * 5000),
             ("to-before-from", "from=2026-11-02&to=2026-11-01"),
+        )
+    ),
+    *(
+        JsonCase(
+            f"report-{name}",
+            "/api/v1/reports/goals?" + query,
+            None,
+            400,
+            "invalid_field",
+            method="GET",
+        )
+        for name, query in (
+            ("to-empty", "to="),
+            ("from-empty", "from=&to=2026-11-30"),
+            ("channel-empty", "channel="),
+            ("goal-id-empty", "goal_id="),
+            ("from-basic-form", "from=20261101"),
+            ("tz-twice", "tz=UTC&tz=Europe/Warsaw"),
         )
     ),
     JsonCase(

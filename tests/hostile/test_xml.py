@@ -217,13 +217,6 @@ def _cases() -> list[Case]:
             path="/v2/Api/%2e%2e/%2e%2e/etc/passwd",
         ),
         Case("path-goals-suffix", goals_xml(), 404, "Resource not found.", path="/v2/Api/Goals/1"),
-        Case(
-            "path-goals-trailing-slash",
-            goals_xml(),
-            404,
-            "Resource not found.",
-            path="/v2/Api/Goals/",
-        ),
         Case("path-nul", goals_xml(), 404, "Resource not found.", path="/v2/Api/Goals%00"),
         Case("method-delete", b"", 405, "Only POST is allowed for this resource.", method="DELETE"),
         Case(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 
 import pytest
 from starlette.testclient import TestClient
 
 from goalkeeper.store import Store
-from tests.fixtures import OTHER_GUID, PUSH_GUID, SMS_GUID, SPEC_GUID, World
+from tests.fixtures import OTHER_GUID, PUSH_GUID, SMS_GUID, SPEC_GUID, World, goals_xml
 from tests.web.test_api_goals import bearer, error_of
 
 URL = "/api/v1/fulfillments"
@@ -78,6 +79,8 @@ def test_a_key_refused_with_a_4xx_stays_free(
         ({"occurred_at": iso(-dt.timedelta(days=91))}, 400, "occurred_at_too_old"),
         ({"occurred_at": "yesterday"}, 400, "time_invalid"),
         ({"idempotency_key": ""}, 400, "invalid_field"),
+        ({"idempotency_key": "   "}, 400, "invalid_field"),
+        ({"idempotency_key": "\t\n\u3000"}, 400, "invalid_field"),
         ({"idempotency_key": "k" * 256}, 400, "invalid_field"),
         ({"source": "xml"}, 400, "unknown_field"),
     ],
@@ -242,3 +245,179 @@ def test_validate_only_checks_against_the_database_and_stores_nothing(
     )
     assert (flag.status_code, error_of(flag)["code"]) == (400, "invalid_type")
     assert store.count_fulfillments() == 1
+
+
+def test_a_blank_idempotency_key_is_refused_in_batches_and_dry_runs(
+    client: TestClient, world: World, store: Store
+) -> None:
+    items = [
+        {"goal_id": 1, "message_guid": SPEC_GUID, "idempotency_key": "   "},
+        {"goal_id": 1, "message_guid": SPEC_GUID, "idempotency_key": " order-1 "},
+    ]
+    for query in ("?validate_only=true", ""):
+        response = client.post(
+            URL + query, headers=bearer(world.ingest_key), json={"fulfillments": items}
+        )
+        first, second = response.json()["results"]
+        assert first["error"] == {
+            "status": 400,
+            "code": "invalid_field",
+            "message": "fulfillments[0].idempotency_key must not be empty or blank.",
+        }
+        assert second["status"] in ("accepted", "valid")
+    single = client.post(
+        URL + "?validate_only=true", headers=bearer(world.ingest_key), json=items[0]
+    )
+    assert (single.status_code, error_of(single)["code"]) == (400, "invalid_field")
+    # a key that is not blank is kept exactly as given, spaces included
+    assert [r.idempotency_key for r in store.list_fulfillments(world.account_id)] == [" order-1 "]
+
+
+def test_every_rejected_batch_item_names_its_place_and_keeps_its_code(
+    client: TestClient, world: World
+) -> None:
+    items = [
+        {"goal_id": 1, "message_guid": SPEC_GUID},
+        {"goal_id": 1},
+        {"goal_id": 1, "message_guid": OTHER_GUID},
+        {"goal_id": 9, "message_guid": SPEC_GUID},
+        {"goal_id": 1, "message_guid": SPEC_GUID, "occurred_at": iso(dt.timedelta(days=1))},
+        {"goal_id": 1, "message_guid": SPEC_GUID, "occurred_at": iso(-dt.timedelta(days=91))},
+        {"goal_id": 1, "message_guid": SMS_GUID, "channel": "Email"},
+    ]
+    expected = [
+        None,
+        ("field_required", "fulfillments[1].message_guid is required."),
+        ("message_guid_not_recognized", "fulfillments[2]: Message GUID was not recognized."),
+        ("goal_not_recognized", "fulfillments[3]: Goal was not recognized."),
+        ("occurred_at_in_future", "fulfillments[4]: occurred_at is in the future."),
+        ("occurred_at_too_old", "fulfillments[5]: occurred_at is older than 90 days;"),
+        ("message_guid_not_recognized", "fulfillments[6]: Message GUID was not recognized."),
+    ]
+    for query in ("", "?validate_only=true"):
+        response = client.post(
+            URL + query, headers=bearer(world.ingest_key), json={"fulfillments": items}
+        )
+        found = [
+            None if "error" not in r else (r["error"]["code"], r["error"]["message"])
+            for r in response.json()["results"]
+        ]
+        assert [
+            f if f is None or e is None else (f[0], f[1][: len(e[1])])
+            for f, e in zip(found, expected, strict=True)
+        ] == expected
+    # a single fulfillment's messages stay as they were
+    single = client.post(
+        URL, headers=bearer(world.ingest_key), json={"goal_id": 9, "message_guid": SPEC_GUID}
+    )
+    assert error_of(single)["message"] == "Goal was not recognized."
+
+
+def test_a_repeated_query_parameter_is_refused_and_nothing_is_stored(
+    client: TestClient, world: World, store: Store
+) -> None:
+    body = {"goal_id": 1, "message_guid": SPEC_GUID}
+    for query in (
+        "validate_only=true&validate_only=false",
+        "validate_only=false&validate_only=false",
+    ):
+        response = client.post(f"{URL}?{query}", headers=bearer(world.ingest_key), json=body)
+        error = error_of(response)
+        assert (response.status_code, error["code"]) == (400, "invalid_field")
+        assert "validate_only" in str(error["message"])
+    assert store.count_fulfillments() == 0
+
+
+def test_a_key_repeated_in_a_json_object_keeps_its_last_value(
+    client: TestClient, world: World, store: Store
+) -> None:
+    body = f'{{"goal_id": 1, "goal_id": 99, "message_guid": "{SPEC_GUID}"}}'
+    response = client.post(
+        URL,
+        headers={**bearer(world.ingest_key), "Content-Type": "application/json"},
+        content=body,
+    )
+    assert error_of(response)["code"] == "goal_not_recognized"  # goal 99, as documented
+    assert store.count_fulfillments() == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps({"goal_id": 1, "message_guid": SPEC_GUID}).encode("utf-16"),
+        json.dumps({"goal_id": 1, "message_guid": SPEC_GUID}).encode("utf-16-le"),
+        json.dumps({"goal_id": 1, "message_guid": SPEC_GUID}).encode("utf-32"),
+        b'{"goal_id": 1, "message_guid": "%s", "idempotency_key": "a\xed\xa0\x80"}'
+        % SPEC_GUID.encode(),
+        b'{"goal_id": 1, "message_guid": "%s", "idempotency_key": "\xc0\xaf"}' % SPEC_GUID.encode(),
+    ],
+    ids=["utf-16", "utf-16-no-bom", "utf-32", "encoded-surrogate", "overlong"],
+)
+def test_a_body_not_in_strict_utf8_is_invalid_json(
+    client: TestClient, world: World, store: Store, body: bytes
+) -> None:
+    for query in ("", "?validate_only=true"):
+        response = client.post(
+            URL + query,
+            headers={**bearer(world.ingest_key), "Content-Type": "application/json"},
+            content=body,
+        )
+        assert (response.status_code, error_of(response)["code"]) == (400, "invalid_json")
+    assert store.count_fulfillments() == 0
+
+
+def test_a_leading_utf8_byte_order_mark_is_ignored(client: TestClient, world: World) -> None:
+    body = b"\xef\xbb\xbf" + json.dumps({"goal_id": 1, "message_guid": SPEC_GUID}).encode()
+    response = client.post(
+        URL,
+        headers={**bearer(world.ingest_key), "Content-Type": "application/json"},
+        content=body,
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_a_fulfillment_without_a_value_takes_its_goals_default_value(
+    client: TestClient, world: World, store: Store
+) -> None:
+    goal = {"name": "Subscription", "id": 5, "default_value": 4990}
+    assert client.post("/api/v1/goals", headers=bearer(world.admin_key), json=goal).is_success
+    single = client.post(
+        URL, headers=bearer(world.ingest_key), json={"goal_id": 5, "message_guid": SPEC_GUID}
+    )
+    assert single.status_code == 201
+    items: list[dict[str, object]] = [
+        {"goal_id": 5, "message_guid": SPEC_GUID},
+        {"goal_id": 5, "message_guid": SPEC_GUID, "value": 0},
+        {"goal_id": 5, "message_guid": SPEC_GUID, "value": None},
+        {"goal_id": 5, "message_guid": SPEC_GUID, "value": -3},
+        {"goal_id": 1, "message_guid": SPEC_GUID},
+        {"goal_id": 9, "message_guid": SPEC_GUID},
+    ]
+    batch = client.post(URL, headers=bearer(world.ingest_key), json={"fulfillments": items})
+    assert [r["status"] for r in batch.json()["results"]] == ["accepted"] * 5 + ["rejected"]
+    assert batch.json()["results"][5]["error"]["code"] == "goal_not_recognized"
+    # the XML Goals method keeps ExpertSender's rule: no GoalValue is 0
+    xml = client.post("/v2/Api/Goals", content=goals_xml(goal_id="5", value=None))
+    assert xml.status_code == 201, xml.text
+    rows = store.list_fulfillments(world.account_id)
+    assert [(r.goal_id, r.value, r.source) for r in rows] == [
+        (5, 4990, "json"),
+        (5, 4990, "json"),
+        (5, 0, "json"),
+        (5, 4990, "json"),
+        (5, -3, "json"),
+        (1, 0, "json"),
+        (5, 0, "xml"),
+    ]
+
+
+def test_a_goal_defined_after_a_refusal_gets_its_default_value(
+    client: TestClient, world: World, store: Store
+) -> None:
+    body = {"goal_id": 6, "message_guid": SPEC_GUID}
+    refused = client.post(URL, headers=bearer(world.ingest_key), json=body)
+    assert error_of(refused)["code"] == "goal_not_recognized"
+    goal = {"name": "Late", "id": 6, "default_value": 7}
+    assert client.post("/api/v1/goals", headers=bearer(world.admin_key), json=goal).is_success
+    assert client.post(URL, headers=bearer(world.ingest_key), json=body).status_code == 201
+    assert [r.value for r in store.list_fulfillments(world.account_id)] == [7]

@@ -128,7 +128,10 @@ def test_revoked_keys_are_refused_once_the_cache_forgets(
         (b'{"name": "   "}', "invalid_field", "blank"),
         (b'{"name": "' + b"x" * 201 + b'"}', "invalid_field", "200"),
         (b'{"name": "A", "id": true}', "invalid_type", "not boolean"),
-        (b'{"name": "A", "id": 1.0}', "invalid_type", "not number"),
+        (b'{"name": "A", "id": 1.0}', "invalid_type", "without a fraction or exponent"),
+        (b'{"name": "A", "window_days": 1278.0}', "invalid_type", "without a fraction"),
+        (b'{"name": "A", "default_value": 1e3}', "invalid_type", "without a fraction"),
+        (b'{"name": "A", "id": 1.5}', "invalid_type", "without a fraction"),
         (b'{"name": "A", "id": "3"}', "invalid_type", "not string"),
         (b'{"name": "A", "id": 0}', "out_of_range", "id must be between 1"),
         (b'{"name": "A", "id": 2147483648}', "out_of_range", "2147483647"),
@@ -205,3 +208,16 @@ def test_unknown_fields_are_named_within_bounds(client: TestClient, world: World
     assert message.startswith("Unknown field(s): field000xxx")
     assert message.endswith(" and 40 more.")
     assert len(message) < 1000
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/api/v1/goals/"), ("GET", "/api/v1/goals/1/"), ("POST", "/api/v1/fulfillments/")],
+)
+def test_a_trailing_slash_answers_404_in_the_envelope_not_a_redirect(
+    client: TestClient, world: World, method: str, path: str
+) -> None:
+    response = client.request(
+        method, path, headers=bearer(world.admin_key), json={}, follow_redirects=False
+    )
+    assert (response.status_code, error_of(response)["code"]) == (404, "not_found")

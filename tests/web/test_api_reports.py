@@ -133,6 +133,14 @@ def test_other_accounts_and_other_scopes_see_nothing(recorded: TestClient, world
         ({"goal_id": "one"}, "invalid_field"),
         ({"channel": "Fax"}, "invalid_field"),
         ({"colour": "red"}, "unknown_field"),
+        ({"to": ""}, "invalid_field"),
+        ({"from": ""}, "invalid_field"),
+        ({"tz": ""}, "invalid_field"),
+        ({"goal_id": ""}, "invalid_field"),
+        ({"message_id": ""}, "invalid_field"),
+        ({"channel": ""}, "invalid_field"),
+        ({"from": "20261101"}, "invalid_field"),  # ISO 8601's basic form, not YYYY-MM-DD
+        ({"from": "2026-W45-1"}, "invalid_field"),
     ],
 )
 def test_bad_queries_answer_400_with_their_code(
@@ -205,3 +213,27 @@ def test_rebuild_counters_from_the_command_line_changes_no_figure(
     )  # fmt: skip
     assert "rebuilt the report counters from 6 fulfillments" in done.stderr
     assert report() == before
+
+
+def test_a_repeated_query_parameter_is_refused_naming_it(client: TestClient, world: World) -> None:
+    answer = client.get(
+        "/api/v1/reports/goals?by=goal&tz=UTC&by=day", headers=bearer(world.admin_key)
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "invalid_field"
+    assert answer.json()["error"]["message"] == "Query parameter(s) given more than once: by."
+
+
+def test_channel_all_and_an_empty_by_are_what_the_document_says(
+    recorded: TestClient, world: World
+) -> None:
+    def report(query: dict[str, str]) -> dict[str, object]:
+        answer = recorded.get(
+            "/api/v1/reports/goals", params=query, headers=bearer(world.admin_key)
+        )
+        assert answer.status_code == 200, answer.text
+        body: dict[str, object] = answer.json()
+        return body
+
+    assert report({"channel": "All", "by": "goal"}) == report({"by": "goal"})
+    assert report({"by": ""}) == report({})  # no grouping: one row for everything

@@ -2,19 +2,23 @@
 
 The wire adapters turn bytes into typed values and call :class:`Ingestor`; it checks
 the key, hands the request to the group-commit writer and returns what was stored or
-raises the error the store found (unknown GUID, unknown goal).
+raises the error the store found (unknown GUID, unknown goal). :class:`GoalDefaults`
+gives a JSON fulfillment sent without a value its goal's ``default_value`` before the
+hand-over.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from goalkeeper.core.keys import KeyCache
 from goalkeeper.core.ratelimit import RateLimiter
 from goalkeeper.core.writer import FulfillmentWriter
 from goalkeeper.errors import ApiKeyInvalid, GoalkeeperError
 from goalkeeper.model import ApiKey, FulfillmentRequest, Scope, Stored
+from goalkeeper.store.base import Store
+from goalkeeper.wire.json_api import FulfillmentInput
 
 INGEST_SCOPES = (Scope.ADMIN, Scope.INGEST)
 
@@ -55,3 +59,57 @@ class Ingestor:
         if isinstance(outcome, GoalkeeperError):
             raise outcome
         return outcome
+
+
+class GoalDefaults:
+    """Each goal's ``default_value``, for JSON fulfillments sent without a value.
+
+    The parser puts in the defaults this cache knows (:meth:`known`); :meth:`apply`
+    looks up those it did not, with one store call, and remembers them. Goals are never
+    changed once created, so a default is kept for the life of the process (up to
+    ``max_goals`` goals, then all are forgotten at once). An explicit value, 0
+    included, is kept; an unknown goal stays as it is, for the writer to refuse.
+    """
+
+    def __init__(self, store: Store, max_goals: int = 100_000):
+        self._store = store
+        self._max_goals = max_goals
+        self._size = 0
+        self._by_account: dict[int, dict[int, int]] = {}
+
+    def known(self, account_id: int) -> Mapping[int, int]:
+        """Goal id to default value, for the account's goals seen so far."""
+        return self._by_account.get(account_id, _NONE)
+
+    async def apply(
+        self, account_id: int, items: list[FulfillmentInput | GoalkeeperError]
+    ) -> list[FulfillmentInput | GoalkeeperError]:
+        """``items`` with the default value put into each that still needs it."""
+        pending = [
+            (index, item)
+            for index, item in enumerate(items)
+            if type(item) is FulfillmentInput and item.needs_default
+        ]
+        if not pending:
+            return items
+        goals = await asyncio.to_thread(self._store.list_goals, account_id)
+        defaults = {goal.id: goal.default_value for goal in goals}
+        self._remember(account_id, defaults)
+        out = list(items)
+        for index, (goal_id, guid, _, channel, key, occurred, _) in pending:
+            default = defaults.get(goal_id)
+            if default is not None:
+                out[index] = FulfillmentInput(goal_id, guid, default, channel, key, occurred)
+        return out
+
+    def _remember(self, account_id: int, defaults: dict[int, int]) -> None:
+        old = self._by_account.pop(account_id, _NONE)
+        self._size -= len(old)
+        if self._size + len(defaults) > self._max_goals:
+            self._by_account.clear()
+            self._size = 0
+        self._by_account[account_id] = defaults
+        self._size += len(defaults)
+
+
+_NONE: Mapping[int, int] = {}

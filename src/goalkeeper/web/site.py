@@ -100,7 +100,7 @@ def build_site(gk: Goalkeeper) -> Starlette:
         *api_reports.routes(gk),
         *dashboard.routes(gk),
     ]
-    return Starlette(
+    site = Starlette(
         routes=routes,
         exception_handlers={
             GoalkeeperError: _family_error,
@@ -108,3 +108,7 @@ def build_site(gk: Goalkeeper) -> Starlette:
             Exception: _defect,
         },
     )
+    # /api/v1/goals/ answers 404 in the JSON envelope: a bare 307 to another path is no
+    # answer an API client can act on (and a redirected POST may lose its body).
+    site.router.redirect_slashes = False
+    return site

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from goalkeeper.errors import (
     Forbidden,
     GoalkeeperError,
     InvalidDocument,
+    InvalidField,
     InvalidJson,
     UnknownField,
 )
@@ -44,10 +46,19 @@ async def authenticate(gk: Goalkeeper, request: Request, scopes: Sequence[Scope]
 
 
 def check_query(request: Request, allowed: frozenset[str] = frozenset()) -> None:
-    """Refuse query parameters the route does not take, naming them."""
-    unknown = sorted({k for k in request.query_params if k not in allowed})
+    """Refuse query parameters the route does not take, and any given more than once
+    (which of two values would count is a guess no route makes), naming them."""
+    query = request.query_params
+    if not query:
+        return
+    unknown = sorted({k for k in query if k not in allowed})
     if unknown:
         raise UnknownField(f"Unknown query parameter(s): {', '.join(unknown)}.")
+    pairs = query.multi_items()
+    if len(pairs) != len(query):
+        times = Counter(k for k, _ in pairs)
+        repeated = sorted(k for k, n in times.items() if n > 1)
+        raise InvalidField(f"Query parameter(s) given more than once: {', '.join(repeated)}.")
 
 
 async def read_body(gk: Goalkeeper, request: Request, limit: int) -> bytes:

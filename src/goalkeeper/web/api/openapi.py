@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from goalkeeper import __version__
+from goalkeeper.core.fulfillments import FUTURE_ALLOWANCE
 from goalkeeper.model import INT32_MAX, INT64_MAX, INT64_MIN
 from goalkeeper.wire.json_api import (
     MAX_FULFILLMENTS,
@@ -21,6 +22,7 @@ from goalkeeper.wire.json_api import (
 )
 
 Schema = dict[str, Any]
+FUTURE_SECONDS = int(FUTURE_ALLOWANCE.total_seconds())
 
 GUID_PATTERN = (
     r"^(?:[0-9A-Fa-f]{32}"
@@ -39,17 +41,49 @@ def nullable(schema: Schema) -> Schema:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+# JSON Schema counts 1278.0 as an integer; the server does not (invalid_type): a value
+# past 2**53 written as a float has already lost digits, and values are money.
+WHOLE = "A JSON integer literal: 1278.0 or 1.278e3 is refused (invalid_type)."
+
+
 def int_range(low: int, high: int) -> Schema:
-    return {"type": "integer", "minimum": low, "maximum": high}
+    return {"type": "integer", "minimum": low, "maximum": high, "description": WHOLE}
 
 
-# Also refused, beyond what the schema can say: a blank text (spaces only).
-TEXT: Schema = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
-TIME: Schema = {
+# The characters str.isspace() counts as white space, which the server trims: spelled
+# out, as regular expression engines disagree on what \s takes.
+SPACE = (
+    "\\t-\\r\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+# Not blank (one character at least that is not white space), and no NUL, which
+# PostgreSQL cannot store. An unpaired surrogate (\ud800), which a JSON string may hold
+# but UTF-8 cannot, is refused too: JSON Schema has no way to say so.
+NOT_BLANK = f"^[^\\u0000]*[^\\u0000{SPACE}][^\\u0000]*$"
+TEXT: Schema = {
     "type": "string",
-    "format": "date-time",
-    "description": "RFC 3339, e.g. 2026-11-27T10:00:00Z",
+    "minLength": 1,
+    "maxLength": MAX_TEXT,
+    "pattern": NOT_BLANK,
+    "description": "Trimmed of surrounding white space; refused (invalid_field) when blank"
+    " or holding NUL (\\u0000) or an unpaired surrogate.",
 }
+# What the server reads: RFC 3339 with seconds and an offset, at most 9 fraction digits.
+TIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+def date_time(description: str) -> Schema:
+    return {
+        "type": "string",
+        "format": "date-time",
+        "pattern": TIME_PATTERN,
+        "description": "RFC 3339 with an offset, e.g. 2026-11-27T10:00:00Z (stored in UTC);"
+        f" else time_invalid. {description}",
+    }
+
+
 GUID: Schema = {"type": "string", "pattern": GUID_PATTERN, "description": "A GUID in any .NET form"}
 INT64 = int_range(INT64_MIN, INT64_MAX)
 SEND_CHANNEL: Schema = {"type": "string", "enum": ["Email", "SmsMms", "WebPush"]}
@@ -88,7 +122,13 @@ SCHEMAS: dict[str, Schema] = {
             "id": nullable(int_range(1, INT32_MAX)),
             "counting": nullable({"type": "string", "enum": ["every", "once_per_recipient"]}),
             "window_days": nullable(int_range(1, MAX_WINDOW_DAYS)),
-            "default_value": nullable(INT64),
+            "default_value": nullable(
+                {
+                    **INT64,
+                    "description": "The value of a JSON fulfillment sent without one"
+                    " (default 0). " + WHOLE,
+                }
+            ),
         },
     ),
     "Goal": obj(
@@ -109,7 +149,9 @@ SCHEMAS: dict[str, Schema] = {
             "name": TEXT,
             "channel": SEND_CHANNEL,
             "list": nullable(TEXT),
-            "sent_at": nullable(TIME),
+            "sent_at": nullable(
+                date_time("From 1970-01-01T00:00:00Z up to, not including, 9000-01-01T00:00:00Z.")
+            ),
         },
     ),
     "Message": obj(
@@ -152,15 +194,33 @@ SCHEMAS: dict[str, Schema] = {
         {
             "goal_id": int_range(1, INT32_MAX),
             "message_guid": GUID,
-            "value": nullable(INT64),
+            "value": nullable(
+                {
+                    **INT64,
+                    "description": "In minor units; absent: the goal's default_value. " + WHOLE,
+                }
+            ),
             "channel": nullable({"type": "string", "enum": ["All", "Email", "SmsMms", "WebPush"]}),
             "idempotency_key": nullable(
-                {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY}
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_IDEMPOTENCY_KEY,
+                    "pattern": NOT_BLANK,
+                    "description": "Kept exactly as given; refused (invalid_field) when blank"
+                    " or holding NUL (\\u0000) or an unpaired surrogate.",
+                }
             ),
-            "occurred_at": nullable(TIME),
+            "occurred_at": nullable(
+                date_time(
+                    f"Absent: now. Refused when more than {FUTURE_SECONDS} s ahead of the"
+                    " server's clock"
+                    " (occurred_at_in_future) or older than its max_occurred_age_days,"
+                    " 90 by default (occurred_at_too_old)."
+                )
+            ),
         },
-        "value: integer in minor units, default 0. occurred_at: default now; refused when"
-        " in the future or older than the server's max_occurred_age_days.",
+        "A key repeated within the object keeps its last value.",
     ),
     "FulfillmentBatch": obj(
         ["fulfillments"],
@@ -169,7 +229,8 @@ SCHEMAS: dict[str, Schema] = {
                 "type": "array",
                 "maxItems": MAX_FULFILLMENTS,
                 "description": "Each item is checked on its own against Fulfillment: an item"
-                " that is not one is rejected in its own result, never failing the batch.",
+                " that is not one is rejected in its own result, never failing the batch, its"
+                " error's message naming its place (fulfillments[2]...).",
                 "items": {},
             }
         },
@@ -196,18 +257,20 @@ SCHEMAS: dict[str, Schema] = {
 SCHEMAS["ErrorObject"] = SCHEMAS["Error"]["properties"]["error"]
 
 _ERRORS = {
-    400: "Bad input: invalid JSON, a missing, unknown or mistyped field, a value out of range",
+    400: "Bad input: invalid JSON (or not UTF-8), a missing, unknown or mistyped field, a value"
+    " out of range, a query parameter unknown or given more than once",
     401: "api_key_required: no Authorization: Bearer <key> header",
     403: "api_key_invalid (unknown or revoked key) or forbidden (the key's scope is too narrow)",
     404: "Not found (also another account's objects)",
     405: "Method not allowed",
+    408: "request_timeout: the body was not received in time (sent too slowly)",
     409: "Conflict: the object already exists",
     413: "Body too large",
     415: "Unsupported Content-Encoding",
     429: "Too many requests (retry after Retry-After)",
     503: "Storage unavailable (retry after Retry-After)",
 }
-_WITH_BODY = (400, 401, 403, 405, 413, 415, 429, 503)
+_WITH_BODY = (400, 401, 403, 405, 408, 413, 415, 429, 503)
 _WITHOUT_BODY = (400, 401, 403, 405, 429, 503)
 
 
@@ -311,57 +374,72 @@ def _query(name: str, schema: Schema, description: str) -> Schema:
     }
 
 
+_ROW_INT: Schema = {"type": "integer"}
+SCHEMAS["ReportRow"] = {
+    "type": "object",
+    "description": "One group: its keys (only those grouped on), then its figures",
+    "properties": {
+        "goal_id": _ROW_INT,
+        "goal_name": nullable({"type": "string"}),
+        "message_id": _ROW_INT,
+        "message_name": nullable({"type": "string"}),
+        "channel": {"type": "string", "enum": ["Email", "SmsMms", "WebPush"]},
+        "day": {"type": "string", "format": "date"},
+        "fulfillments": _ROW_INT,
+        "unique_recipients": _ROW_INT,
+        "value": _ROW_INT,
+        "recipients": _ROW_INT,
+        "conversion_rate": nullable({"type": "number"}),
+    },
+    "required": ["fulfillments", "unique_recipients", "value", "recipients", "conversion_rate"],
+}
 SCHEMAS["Report"] = {
     "type": "object",
-    "required": ["rows", "tz"],
     "properties": {
+        "from": {"type": "string", "format": "date"},
+        "to": {"type": "string", "format": "date"},
         "tz": {"type": "string"},
-        "rows": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": [
-                    "fulfillments",
-                    "unique_recipients",
-                    "value",
-                    "recipients",
-                    "conversion_rate",
-                ],
-                "properties": {
-                    "goal_id": {"type": "integer"},
-                    "goal_name": {"type": "string"},
-                    "message_id": {"type": "integer"},
-                    "message_name": {"type": "string"},
-                    "channel": {"type": "string"},
-                    "day": {"type": "string", "format": "date"},
-                    "fulfillments": {"type": "integer"},
-                    "unique_recipients": {"type": "integer"},
-                    "value": {"type": "integer"},
-                    "recipients": {"type": "integer"},
-                    "conversion_rate": {"type": ["number", "null"]},
-                },
-            },
-        },
+        "by": {"type": "array", "items": {"type": "string"}},
+        "rows": {"type": "array", "items": ref("ReportRow")},
+        "totals": ref("ReportRow"),
     },
+    "required": ["from", "to", "tz", "by", "rows", "totals"],
 }
-INT_TEXT: Schema = {"type": "string", "pattern": r"^(?:-?[0-9]{1,18})?$"}
-DAY: Schema = {"type": "string", "pattern": r"^(?:\d{4}-\d{2}-\d{2})?$"}
+# Report parameters are never empty (a parameter given empty is refused: leave it out),
+# except by, where empty means no grouping, as when absent.
+_DAY: Schema = {
+    "type": "string",
+    "format": "date",
+    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+    "description": "YYYY-MM-DD, from 1970-01-01 to 8999-12-31, inclusive, in tz;"
+    " default: the 30 days up to today",
+}
+_QUERY_ID: Schema = {
+    "type": "integer",
+    "minimum": -(10**18 - 1),
+    "maximum": 10**18 - 1,
+}
 PATHS["/api/v1/reports/goals"] = {
     "get": operation(
-        "The goal report: counted fulfillments, unique recipients, value, conversion",
+        "The goal report: counting rules and attribution windows applied, days in tz",
         (200, "Report"),
         _WITHOUT_BODY,
         params=[
-            _query("from", DAY, "First day, inclusive, in tz (empty: absent)"),
-            _query("to", DAY, "Last day, inclusive, in tz (empty: absent)"),
-            _query("by", {"type": "string"}, "Comma-separated: goal, message, channel, day"),
-            _query("tz", {"type": "string"}, "IANA zone name, default UTC"),
-            _query("goal_id", INT_TEXT, "Only this goal (empty: absent)"),
-            _query("message_id", INT_TEXT, "Only this message (empty: absent)"),
+            _query("from", _DAY, "First day, inclusive"),
+            _query("to", _DAY, "Last day, inclusive"),
+            _query(
+                "by",
+                {"type": "string"},
+                "Comma-separated, any of goal, message, channel, day;"
+                " empty or absent: no grouping, one row",
+            ),
+            _query("tz", {"type": "string", "minLength": 1}, "IANA time zone, default UTC"),
+            _query("goal_id", _QUERY_ID, "Only this goal"),
+            _query("message_id", _QUERY_ID, "Only this message"),
             _query(
                 "channel",
-                {"type": "string", "enum": ["", "All", "Email", "SmsMms", "WebPush"]},
-                "Only this channel (empty: absent)",
+                {"type": "string", "enum": ["All", "Email", "SmsMms", "WebPush"]},
+                "Only this channel (All: every channel, as when absent)",
             ),
         ],
     )
@@ -378,7 +456,8 @@ BEACON: dict[str, Schema] = {
         "summary": "Record a fulfillment from the browser (tracker key, allowed origins only)",
         "security": [],
         "requestBody": {
-            "required": True,
+            # The beacon answers 204 to anything, no body included.
+            "required": False,
             "content": {
                 "text/plain": {
                     "schema": {

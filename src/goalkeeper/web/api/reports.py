@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 from typing import TYPE_CHECKING
 
@@ -18,35 +19,49 @@ from goalkeeper.core.reports import (
     parse_date,
 )
 from goalkeeper.errors import InvalidField, UnknownField
-from goalkeeper.web.api import openapi
-from goalkeeper.web.api.common import ADMIN, authenticate
+from goalkeeper.web.api.common import ADMIN, authenticate, check_query
 
 if TYPE_CHECKING:
     from goalkeeper.web.app import Goalkeeper
 
 QUERY_FIELDS = ("from", "to", "by", "tz", "goal_id", "message_id", "channel")
+ALLOWED = frozenset(QUERY_FIELDS)
+# Given empty, these are refused rather than read as absent: leave them out instead.
+# (``by=`` stays allowed: no grouping, as when absent; the client sends it for by=[].)
+NOT_EMPTY = ("from", "to", "tz", "goal_id", "message_id", "channel")
 
 
 _INTEGER = re.compile(r"-?[0-9]{1,18}", re.ASCII)
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
 def _int_param(text: str | None, name: str) -> int | None:
-    if text is None or text == "":
+    if text is None:
         return None
     if not _INTEGER.fullmatch(text):  # ASCII digits only: int() takes other scripts too
         raise InvalidField(f"{name} must be an integer.")
     return int(text)
 
 
+def _day_param(text: str | None, name: str) -> dt.date | None:
+    # Only YYYY-MM-DD: date.fromisoformat alone also takes 20261127 and 2026-W48-5.
+    if text is not None and not _DAY.fullmatch(text):
+        raise InvalidField(f"{name} must be a date as YYYY-MM-DD.")
+    return parse_date(text, name)
+
+
 def report_request(account_id: int, query: dict[str, str]) -> ReportRequest:
-    """A report request from query parameters (shared with the dashboard)."""
+    """A report request from the API's query parameters."""
     unknown = sorted(k for k in query if k not in QUERY_FIELDS)
     if unknown:
         raise UnknownField(f"Unknown query parameters: {', '.join(unknown)}.")
+    empty = [k for k in NOT_EMPTY if query.get(k) == ""]
+    if empty:
+        raise InvalidField(f"Empty query parameter(s): {', '.join(empty)}; leave them out.")
     return ReportRequest(
         account_id=account_id,
-        start=parse_date(query.get("from"), "from"),
-        end=parse_date(query.get("to"), "to"),
+        start=_day_param(query.get("from"), "from"),
+        end=_day_param(query.get("to"), "to"),
         by=parse_by(query.get("by")),
         tz=query.get("tz") or "UTC",
         goal_id=_int_param(query.get("goal_id"), "goal_id"),
@@ -55,66 +70,11 @@ def report_request(account_id: int, query: dict[str, str]) -> ReportRequest:
     )
 
 
-_INT: openapi.Schema = {"type": "integer"}
-_ROW: openapi.Schema = {
-    "type": "object",
-    "description": "One group: its keys (only those grouped on), then its figures",
-    "properties": {
-        "goal_id": _INT,
-        "goal_name": openapi.nullable({"type": "string"}),
-        "message_id": _INT,
-        "message_name": openapi.nullable({"type": "string"}),
-        "channel": {"type": "string", "enum": ["Email", "SmsMms", "WebPush"]},
-        "day": {"type": "string", "format": "date"},
-        "fulfillments": _INT,
-        "unique_recipients": _INT,
-        "value": _INT,
-        "recipients": _INT,
-        "conversion_rate": openapi.nullable({"type": "number"}),
-    },
-    "required": ["fulfillments", "unique_recipients", "value", "recipients", "conversion_rate"],
-}
-openapi.SCHEMAS["ReportRow"] = _ROW
-openapi.SCHEMAS["Report"] = {
-    "type": "object",
-    "properties": {
-        "from": {"type": "string", "format": "date"},
-        "to": {"type": "string", "format": "date"},
-        "tz": {"type": "string"},
-        "by": {"type": "array", "items": {"type": "string"}},
-        "rows": {"type": "array", "items": openapi.ref("ReportRow")},
-        "totals": openapi.ref("ReportRow"),
-    },
-    "required": ["from", "to", "tz", "by", "rows", "totals"],
-}
-
-
-def _query(name: str, schema: openapi.Schema, about: str) -> openapi.Schema:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": about}
-
-
-openapi.PATHS["/api/v1/reports/goals"] = {
-    "get": openapi.operation(
-        "The goal report: counting rules and attribution windows applied, days in tz",
-        (200, "Report"),
-        (400, 401, 403, 429, 503),
-        params=[
-            _query("from", {"type": "string", "format": "date"}, "first day, inclusive"),
-            _query("to", {"type": "string", "format": "date"}, "last day, inclusive"),
-            _query("by", {"type": "string"}, "any of goal,message,channel,day"),
-            _query("tz", {"type": "string"}, "IANA time zone (default UTC)"),
-            _query("goal_id", _INT, "only this goal"),
-            _query("message_id", _INT, "only this message"),
-            _query("channel", {"type": "string", "enum": ["Email", "SmsMms", "WebPush"]}, ""),
-        ],
-    )
-}
-
-
 def routes(gk: Goalkeeper) -> list[Route]:
     async def goals_report(request: Request) -> Response:
         """The goal report: counted fulfillments, unique recipients, value, conversion."""
         key = await authenticate(gk, request, ADMIN)
+        check_query(request, ALLOWED)
         wanted = report_request(key.account_id, dict(request.query_params))
         report = await asyncio.to_thread(goal_report, gk.store, wanted)
         return JSONResponse(report.as_dict())
