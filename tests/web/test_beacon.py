@@ -8,6 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from goalkeeper.core.keys import create_key
+from goalkeeper.core.registry import create_goal
 from goalkeeper.model import Channel, Scope
 from goalkeeper.store import Store
 from tests.fixtures import PUSH_GUID, SPEC_GUID, UNKNOWN_GUID, World
@@ -52,11 +53,17 @@ def test_beacon_stores_the_fulfillment(client: TestClient, store: Store, world: 
     )
 
 
-def test_value_is_optional(client: TestClient, store: Store, world: World) -> None:
+def test_value_is_optional_and_defaults_to_the_goals(
+    client: TestClient, store: Store, world: World
+) -> None:
     payload = good(world)
     del payload["value"]
-    assert beacon(client, payload).status_code == 204
-    assert store.list_fulfillments(world.account_id)[0].value == 0
+    assert beacon(client, payload).status_code == 204  # goal 1 has no default value: 0
+    create_goal(store, world.account_id, "Newsletter signup", goal_id=7, default_value=150)
+    assert beacon(client, {**payload, "goal_id": 7}).status_code == 204
+    assert beacon(client, {**payload, "goal_id": 7, "value": 0}).status_code == 204
+    values = [(f.goal_id, f.value) for f in store.list_fulfillments(world.account_id)]
+    assert values == [(1, 0), (7, 150), (7, 0)]
 
 
 @pytest.mark.parametrize(

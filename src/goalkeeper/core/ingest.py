@@ -92,15 +92,26 @@ class GoalDefaults:
         ]
         if not pending:
             return items
-        goals = await asyncio.to_thread(self._store.list_goals, account_id)
-        defaults = {goal.id: goal.default_value for goal in goals}
-        self._remember(account_id, defaults)
+        defaults = await self._load(account_id)
         out = list(items)
         for index, (goal_id, guid, _, channel, key, occurred, _) in pending:
             default = defaults.get(goal_id)
             if default is not None:
                 out[index] = FulfillmentInput(goal_id, guid, default, channel, key, occurred)
         return out
+
+    async def value_of(self, account_id: int, goal_id: int) -> int:
+        """One goal's default value; 0 for an unknown goal, which the writer refuses."""
+        known = self.known(account_id).get(goal_id)
+        if known is None:
+            known = (await self._load(account_id)).get(goal_id, 0)
+        return known
+
+    async def _load(self, account_id: int) -> dict[int, int]:
+        goals = await asyncio.to_thread(self._store.list_goals, account_id)
+        defaults = {goal.id: goal.default_value for goal in goals}
+        self._remember(account_id, defaults)
+        return defaults
 
     def _remember(self, account_id: int, defaults: dict[int, int]) -> None:
         old = self._by_account.pop(account_id, _NONE)

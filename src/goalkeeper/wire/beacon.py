@@ -25,7 +25,7 @@ class Beacon:
     key: str
     guid: bytes
     goal_id: int
-    value: int
+    value: int | None  # None: the goal's default value
     order_id: str | None
 
 
@@ -38,6 +38,6 @@ def parse_beacon(body: bytes) -> Beacon:
         key=json_api.text(data["key"], "key"),
         guid=json_api.guid(data["guid"], "guid"),
         goal_id=json_api.integer(data["goal_id"], "goal_id", 1, INT32_MAX),
-        value=0 if data.get("value") is None else json_api.integer(data["value"], "value"),
+        value=None if data.get("value") is None else json_api.integer(data["value"], "value"),
         order_id=None if order is None else json_api.text(order, "order_id", MAX_ORDER_ID),
     )
