@@ -16,6 +16,7 @@ import pytest
 from goalkeeper.cli import main
 from goalkeeper.cli.demo import shown_url
 from goalkeeper.store import open_store
+from tests.cli.test_serve import assert_refused_busy_port
 from tests.conftest import free_port
 
 
@@ -78,13 +79,7 @@ def test_demo_on_a_busy_port_fails_before_seeding_or_printing(tmp_path: Path) ->
         taken.listen()
         port = taken.getsockname()[1]
         done = demo(tmp_path, "--port", str(port))
-    assert done.returncode == 2
-    assert done.stdout == ""
-    assert done.stderr == (
-        f"goalkeeper: error: cannot listen on 127.0.0.1:{port}: Address already in use;"
-        " stop what listens there, or choose another port with --port\n"
-    )
-    assert list(tmp_path.iterdir()) == []
+    assert_refused_busy_port(done, port, tmp_path)
 
 
 def test_demo_help_says_which_database_it_uses(capsys: pytest.CaptureFixture[str]) -> None:

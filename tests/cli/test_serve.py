@@ -63,10 +63,17 @@ def test_serve_on_a_busy_port_fails_in_one_line_before_touching_the_database(
             text=True,
             timeout=60,
         )
+    assert_refused_busy_port(done, port, tmp_path)
+
+
+def assert_refused_busy_port(
+    done: subprocess.CompletedProcess[str], port: int, folder: Path
+) -> None:
+    """One line naming the address and the fix, exit 2, and nothing created."""
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr == (
         f"goalkeeper: error: cannot listen on 127.0.0.1:{port}: Address already in use;"
         " stop what listens there, or choose another port with --port\n"
     )
-    assert list(tmp_path.iterdir()) == []
+    assert list(folder.iterdir()) == []
