@@ -21,6 +21,7 @@ from goalkeeper.model import Channel, FulfillmentRequest, Source, Stored
 from goalkeeper.store import Store, open_store
 from goalkeeper.store.base import NewGoal, migrations
 from goalkeeper.store.postgres import PostgresStore
+from goalkeeper.store.postgres_reports import FIRSTS
 from tests.conftest import POSTGRES, free_port
 from tests.fixtures import (
     OTHER_GUID,
@@ -370,3 +371,27 @@ def _outcome(read: Callable[[int], int], world: World) -> object:
         return read(world.account_id)
     except StorageUnavailable as exc:
         return exc.detail
+
+
+def test_the_writer_reads_earliest_rows_by_primary_key_whatever_the_statistics(
+    postgres_world: tuple[Store, World, str],
+) -> None:
+    """first_fulfillments grows from empty with no statistics yet: planned for each batch,
+    the read of a batch's earliest rows was a sequential scan; the writer's connection
+    plans it once, generically, by its primary key."""
+    store, world, _ = postgres_world
+    assert isinstance(store, PostgresStore)
+    conn = store._writer_connection()
+    conn.execute(
+        "INSERT INTO first_fulfillments (guid, goal_id, account_id, fulfillment_id,"
+        " occurred_at, value) SELECT gen_random_uuid(), 1, %s, n, now(), 0"
+        " FROM generate_series(1, 8192) AS n",
+        (world.account_id,),
+    )
+    guids = "{" + ",".join(str(uuid.uuid4()) for _ in range(31)) + "}"
+    conn.execute(f"PREPARE earliest(uuid[]) AS {FIRSTS.replace('%s', '$1')}")
+    try:
+        plan = [row[0] for row in conn.execute(f"EXPLAIN EXECUTE earliest('{guids}')")]
+    finally:
+        conn.execute("DEALLOCATE earliest")
+    assert any("first_fulfillments_pkey" in line for line in plan), plan

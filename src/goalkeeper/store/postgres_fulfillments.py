@@ -90,6 +90,14 @@ FROM claim c
 ORDER BY 1, 2
 """
 
+# The writer's statements look rows up by key, whatever the batch: one plan each, made
+# once for any array, keeps their index scans. Left to choose per execution, PostgreSQL
+# planned the read of the earliest rows with the batch's 31 GUIDs as a sequential scan
+# of first_fulfillments (0.6 ms a batch once it held 8k rows, against 0.1 by its primary
+# key), and whether a connection kept that plan or the generic one depended on how big
+# the table was when it chose: a fresh database ran at one of two speeds.
+_WRITER_SETTINGS = "-c plan_cache_mode=force_generic_plan"
+
 # The read-only twin of _WRITE_BATCH (validate_only): the same checks, no claims.
 _CHECK_BATCH = """
 SELECT b.ord, r.guid IS NOT NULL,
@@ -122,7 +130,9 @@ class PostgresFulfillments(PostgresReports):
     # -- fulfillments (the hot path) ----------------------------------------------------
 
     def _writer_connection(self) -> Connection:
-        self._writer_conn = reuse_or_connect(self._writer_conn, self._writer_used, self.url)
+        self._writer_conn = reuse_or_connect(
+            self._writer_conn, self._writer_used, self.url, _WRITER_SETTINGS
+        )
         return self._writer_conn
 
     def write_fulfillments(

@@ -129,7 +129,9 @@ class Pool:
             conn.close()
 
 
-def reuse_or_connect(conn: Connection | None, last_used: float, url: str) -> Connection:
+def reuse_or_connect(
+    conn: Connection | None, last_used: float, url: str, settings: str = ""
+) -> Connection:
     """``conn`` if it is still usable (checked with a round trip after an idle second),
     else a new connection: the server may have restarted while it sat unused."""
     if conn is not None and (conn.closed or conn.broken):
@@ -141,9 +143,13 @@ def reuse_or_connect(conn: Connection | None, last_used: float, url: str) -> Con
         except psycopg.Error:
             conn.close()
             conn = None
-    return conn if conn is not None else connect(url)
+    return conn if conn is not None else connect(url, settings)
 
 
-def connect(url: str) -> Connection:
-    """One autocommit connection with goalkeeper's session settings."""
-    return psycopg.connect(url, autocommit=True, **CONNECT_OPTIONS)
+def connect(url: str, settings: str = "") -> Connection:
+    """One autocommit connection with goalkeeper's session settings, and ``settings``
+    (more ``-c name=value`` options) for this connection alone."""
+    options = CONNECT_OPTIONS
+    if settings:
+        options = {**options, "options": f"{options['options']} {settings}"}
+    return psycopg.connect(url, autocommit=True, **options)
