@@ -16,7 +16,7 @@ from typing import Any
 from goalkeeper import __version__
 from goalkeeper.config import SETTINGS, Config
 from goalkeeper.errors import GoalkeeperError, SchemaOutdated
-from goalkeeper.store import Store, open_store
+from goalkeeper.store import Store, open_store, sqlite_path
 
 Handler = Callable[[argparse.Namespace, Config], int]
 
@@ -32,19 +32,14 @@ def emit_json(value: Any) -> None:
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-def sqlite_path(url: str) -> Path | None:
-    """The file a ``sqlite:///PATH`` URL names; None for other databases (and no path)."""
-    name = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
-    return Path(name) if name else None
-
-
 def check_database(url: str, *, create: bool) -> None:
     """Refuse, before anything is opened or created, a SQLite path that cannot be a
     database: a directory, a file of another kind, a missing parent directory, or (unless
     ``create``) a file that does not exist yet. Other databases pass unchecked."""
-    path = sqlite_path(url)
-    if path is None:
+    name = sqlite_path(url)
+    if not name:  # another database, or no path (which open_store refuses)
         return
+    path = Path(name)
     if path.is_dir():
         raise CliError(f"{path} is a directory: give --database sqlite:///PATH a file name")
     if not path.exists():

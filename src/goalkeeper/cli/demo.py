@@ -22,7 +22,7 @@ from goalkeeper.core.registry import create_goal, create_message, issue_recipien
 from goalkeeper.errors import SchemaOutdated
 from goalkeeper.guid import format_guid, uuid7
 from goalkeeper.model import Channel, Counting, FulfillmentRequest, Source
-from goalkeeper.store import Store
+from goalkeeper.store import Store, sqlite_path
 
 DEMO_DATABASE = "sqlite:///goalkeeper-demo.db"
 DATABASE_HELP = (
@@ -123,9 +123,9 @@ def run_demo(args: argparse.Namespace, config: Config) -> int:
         config = Config.load({"database_url": DEMO_DATABASE, "host": args.host, "port": args.port})
     check_listen(config.host, config.port)
     if own:
-        path = Path(DEMO_DATABASE.removeprefix("sqlite:///"))
+        path = sqlite_path(DEMO_DATABASE)
         for suffix in ("", "-wal", "-shm", "-lock"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
     store = open_database(config, create=True)
     try:
         _refuse_data(store)

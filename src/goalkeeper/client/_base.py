@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import inspect
 import math
 import operator
 import random
@@ -323,16 +324,6 @@ def personalize(message_id: int, content: str, guid: str) -> Call[str]:
     )
 
 
-FULFILLMENT_FIELDS = (
-    "goal_id",
-    "message_guid",
-    "value",
-    "channel",
-    "idempotency_key",
-    "occurred_at",
-)
-
-
 def fulfillment_item(
     goal_id: int,
     message_guid: str,
@@ -352,6 +343,12 @@ def fulfillment_item(
             "occurred_at": _time(occurred_at, "occurred_at"),
         }
     )
+
+
+# A batch item's fields are fulfillment_item's parameters; those without a default are
+# required.
+_ITEM_FIELDS = inspect.signature(fulfillment_item).parameters
+_REQUIRED_ITEM_FIELDS = [n for n, p in _ITEM_FIELDS.items() if p.default is p.empty]
 
 
 def _flag(validate_only: bool) -> dict[str, str]:
@@ -378,8 +375,8 @@ def record_fulfillments(
     for n, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise ArgumentTypeError(f"items[{n}] must be a dict, not {type(item).__name__}")
-        unknown = sorted(set(item) - set(FULFILLMENT_FIELDS))
-        missing = [name for name in FULFILLMENT_FIELDS[:2] if name not in item]
+        unknown = sorted(set(item) - _ITEM_FIELDS.keys())
+        missing = [name for name in _REQUIRED_ITEM_FIELDS if name not in item]
         problems = [f"unknown fields {unknown}"] if unknown else []
         if missing:
             problems.append(f"missing fields {missing}")

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from goalkeeper.store.base import Store
 
+_SQLITE = "sqlite:///"
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file a ``sqlite:///PATH`` URL names (empty when it names none); None for a URL
+    of another database."""
+    return url[len(_SQLITE) :] if url.startswith(_SQLITE) else None
+
 
 def open_store(url: str, *, pool_size: int = 8) -> Store:
     """Open the store a database URL names (``sqlite:///PATH`` or ``postgresql://...``).
 
     ``pool_size`` bounds a PostgreSQL store's read connections (its writer has its own).
     """
-    if url.startswith("sqlite:///"):
+    path = sqlite_path(url)
+    if path is not None:
         from goalkeeper.store.sqlite import SqliteStore
 
-        path = url[len("sqlite:///") :]
         if not path:
             raise ValueError("sqlite:/// URL needs a file path, e.g. sqlite:///goalkeeper.db")
         return SqliteStore(path)
@@ -26,4 +34,4 @@ def open_store(url: str, *, pool_size: int = 8) -> Store:
     )
 
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "open_store", "sqlite_path"]

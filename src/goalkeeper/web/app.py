@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 
 from goalkeeper import observability
 from goalkeeper.config import Config
-from goalkeeper.core.ingest import Ingestor
+from goalkeeper.core.ingest import GoalDefaults, Ingestor
 from goalkeeper.core.keys import KeyCache
 from goalkeeper.core.ratelimit import RateLimiter
 from goalkeeper.core.writer import FulfillmentWriter, Writer
@@ -93,6 +93,7 @@ class Goalkeeper:
             )
         self.limiter = RateLimiter(self.store, config.rate_limit, config.tracker_rate_limit)
         self.ingestor = Ingestor(self.keys, self.writer, self.limiter)
+        self.goal_defaults = GoalDefaults(self.store)  # for the JSON API and the beacon
         self.deadlines = BodyDeadlines(config.body_timeout_seconds)
         self.requests = RequestLog(config.access_log)
         self.goals = GoalsHandler(

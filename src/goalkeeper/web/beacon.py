@@ -21,7 +21,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from goalkeeper.core.ingest import GoalDefaults
 from goalkeeper.errors import GoalkeeperError, OriginNotAllowed
 from goalkeeper.model import FulfillmentRequest, Scope, Source
 from goalkeeper.observability import (
@@ -68,7 +67,6 @@ class OriginCache:
 def routes(gk: Goalkeeper) -> list[Route]:
     script = tracker_script()
     origins = OriginCache(gk, max(gk.config.key_cache_seconds, 1.0))
-    defaults = GoalDefaults(gk.store)
 
     async def tracker_js(_request: Request) -> Response:
         """The tracking script for customers' websites (no dependencies, under 4 KB)."""
@@ -99,7 +97,7 @@ def routes(gk: Goalkeeper) -> list[Route]:
             allow["Access-Control-Allow-Origin"] = origin
             value = data.value
             if value is None:
-                value = await defaults.value_of(key.account_id, data.goal_id)
+                value = await gk.goal_defaults.value_of(key.account_id, data.goal_id)
             stored = await gk.ingestor.fulfill(
                 FulfillmentRequest(
                     account_id=key.account_id,

@@ -15,7 +15,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from goalkeeper.core.fulfillments import Fulfillments, Valid, Verdict
-from goalkeeper.core.ingest import GoalDefaults
 from goalkeeper.errors import GoalkeeperError
 from goalkeeper.model import Stored
 from goalkeeper.observability import (
@@ -107,7 +106,7 @@ def count_batch(outcomes: list[WriteOutcome]) -> None:
 
 
 def routes(gk: Goalkeeper, limit: int, fulfillments: Fulfillments) -> list[Route]:
-    defaults = GoalDefaults(gk.store)
+    defaults = gk.goal_defaults
 
     async def fulfill(request: Request) -> Response:
         key = await authenticate(gk, request, INGEST)
