@@ -99,7 +99,7 @@ SETTINGS: tuple[Setting, ...] = (
         "batch_max",
         int,
         512,
-        "Most fulfillments the writer commits in one transaction.",
+        "Most fulfillments the writer gathers into one transaction; a JSON batch is never split.",
         bounds=(1, 100000),
     ),
     Setting(

@@ -57,16 +57,28 @@ def run_with_writer(
     return run_started(lambda on_batch: Writer(store, batch_max=batch_max, on_batch=on_batch), body)
 
 
-def test_a_large_hand_over_is_split_into_batches_and_answered_in_order(
-    store: Store, world: World
-) -> None:
+def test_a_hand_over_is_one_transaction_answered_in_order(store: Store, world: World) -> None:
     requests = [request(world, value=i) for i in range(1200)]
     outcomes, sizes = run_with_writer(store, 512, lambda w: w.submit_many(requests))
-    assert sizes == [512, 512, 176]
+    assert sizes == [1200]  # never split, however large
     ids = [o.fulfillment_id for o in outcomes if isinstance(o, Stored)]
     assert len(set(ids)) == 1200
     stored = {row.id: row.value for row in store.list_fulfillments(world.account_id, 2000)}
     assert [stored[i] for i in ids] == list(range(1200))
+
+
+def test_hand_overs_share_a_transaction_up_to_batch_max(store: Store, world: World) -> None:
+    async def body(writer: Writer) -> list[object]:
+        groups = [[request(world, value=g * 10 + i) for i in range(3)] for g in range(5)]
+        return list(await asyncio.gather(*(writer.submit_many(g) for g in groups)))
+
+    outcomes, sizes = run_with_writer(store, 7, body)
+    # whole hand-overs of 3, as many as fit in 7 (the first may wait alone)
+    assert sum(sizes) == 15 and all(n % 3 == 0 and n <= 6 for n in sizes)
+    values = {row.id: row.value for row in store.list_fulfillments(world.account_id)}
+    assert [[values[o.fulfillment_id] for o in g] for g in outcomes] == [
+        [g * 10 + i for i in range(3)] for g in range(5)
+    ]
 
 
 def test_each_item_gets_its_own_outcome_within_one_batch(store: Store, world: World) -> None:

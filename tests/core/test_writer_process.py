@@ -12,7 +12,12 @@ from typing import Any
 
 import pytest
 
-from goalkeeper.core.writer_process import ProcessWriter, decode_outcome, encode_outcome
+from goalkeeper.core.writer_process import (
+    ProcessWriter,
+    _take_batch,
+    decode_outcome,
+    encode_outcome,
+)
 from goalkeeper.errors import (
     GoalNotRecognized,
     MessageGuidNotRecognized,
@@ -40,7 +45,7 @@ def child_pid(writer: ProcessWriter) -> int:
     return process.pid
 
 
-def test_outcomes_come_back_in_order_and_batches_respect_batch_max(
+def test_outcomes_come_back_in_order_and_a_hand_over_is_one_transaction(
     store: Store, world: World, database_url: str
 ) -> None:
     requests = [request(world, value=i) for i in range(1200)]
@@ -49,7 +54,7 @@ def test_outcomes_come_back_in_order_and_batches_respect_batch_max(
     outcomes, sizes = run_with_process_writer(
         database_url, 512, lambda w: w.submit_many(requests[:7] + requests[10:])
     )
-    assert max(sizes) <= 512 and sum(sizes) == 1197
+    assert sizes == [1197]  # never split, however large
     values = {row.id: row.value for row in store.list_fulfillments(world.account_id, 2000)}
     assert [values[o.fulfillment_id] for o in outcomes] == [*range(7), *range(10, 1200)]
 
@@ -66,6 +71,34 @@ def test_outcomes_come_back_in_order_and_batches_respect_batch_max(
     assert isinstance(answers[2], GoalNotRecognized)
 
 
+def test_hand_overs_share_a_transaction_up_to_batch_max(
+    store: Store, world: World, database_url: str
+) -> None:
+    async def body(writer: ProcessWriter) -> list[Any]:
+        singles = [writer.submit(request(world, value=100 + i)) for i in range(4)]
+        groups = [[request(world, value=g * 10 + i) for i in range(3)] for g in range(5)]
+        many = [writer.submit_many(g) for g in groups]
+        return list(await asyncio.gather(*singles, *many))
+
+    outcomes, sizes = run_with_process_writer(database_url, 7, body)
+    assert sum(sizes) == 19 and max(sizes) <= 7
+    values = {row.id: row.value for row in store.list_fulfillments(world.account_id)}
+    assert [values[o.fulfillment_id] for o in outcomes[:4]] == [100, 101, 102, 103]
+    assert [[values[o.fulfillment_id] for o in g] for g in outcomes[4:]] == [
+        [g * 10 + i for i in range(3)] for g in range(5)
+    ]
+
+
+def test_a_transaction_takes_whole_hand_overs() -> None:
+    one = (1, ())
+    three = (2, [(), (), ()])
+    assert _take_batch([three, three, three], 7) == 2  # a third group would overflow
+    assert _take_batch([three, three, one], 7) == 3  # exactly full
+    assert _take_batch([three, one, one, three], 5) == 3
+    assert _take_batch([(3, [()] * 9), one], 7) == 1  # a larger group goes alone
+    assert _take_batch([one] * 9, 7) == 7
+
+
 def test_errors_cross_the_wire_with_their_class_message_and_headers() -> None:
     for error in (StorageUnavailable(retry_after=3), RateLimited(retry_after=2)):
         back = decode_outcome(encode_outcome(error))
@@ -73,6 +106,7 @@ def test_errors_cross_the_wire_with_their_class_message_and_headers() -> None:
         assert (back.status, back.code, back.message) == (error.status, error.code, error.message)
         assert back.headers == error.headers
     assert decode_outcome(encode_outcome(Stored(41, duplicate=True))) == Stored(41, True)
+    assert decode_outcome(encode_outcome(Stored(42))) == Stored(42)
     unknown = decode_outcome(("NoSuchError", "x", {}))
     assert unknown.status == 500  # type: ignore[union-attr]
 

@@ -3,7 +3,8 @@
 This is the writer thread (``GOALKEEPER_WRITER=thread``); by default the same batching
 runs in a child process, :mod:`goalkeeper.core.writer_process`. Requests hand a
 validated :class:`FulfillmentRequest` to :meth:`Writer.submit` and await its outcome.
-One thread per process takes whatever is queued (up to ``batch_max``), writes it in one
+One thread per process takes whatever is queued (up to ``batch_max``; a
+:meth:`Writer.submit_many` hand-over, a JSON batch, is never split), writes it in one
 transaction through the store, and only after the commit resolves each request's
 future. While the thread commits, new requests queue
 up, so batches grow with load on their own; when other requests are known to be on
@@ -64,7 +65,7 @@ class Writer:
         # A C queue: putting costs the event loop no Python-level locking. Entries are
         # lists of items handed over together; None tells the thread to finish.
         self._queue: queue.SimpleQueue[list[_Item] | None] = queue.SimpleQueue()
-        self._carry: list[_Item] = []  # taken from the queue, left for the next batch
+        self._carry: list[list[_Item]] = []  # taken from the queue, left for the next batch
         self._finishing = False  # the thread has seen None
         self._expected = 0  # requests parsed in the loop but not yet submitted
         self._stopping = False
@@ -100,9 +101,9 @@ class Writer:
         return await future
 
     async def submit_many(self, requests: Sequence[FulfillmentRequest]) -> list[WriteOutcome]:
-        """Queue requests in one hand-over, so they share transactions; outcomes in order.
+        """Queue requests in one hand-over, written in one transaction; outcomes in order.
 
-        A storage failure raises (the first one) once every transaction has answered.
+        A storage failure raises once that transaction has failed.
         """
         loop = self._loop
         assert loop is not None, "writer not started"
@@ -114,38 +115,47 @@ class Writer:
 
     # -- the thread -----------------------------------------------------------------------
 
-    def _add(self, items: list[_Item], entry: list[_Item] | None) -> None:
-        if entry is None:
-            self._finishing = True
-        else:
-            items += entry
-
     def _take(self) -> list[_Item] | None:
-        """The next batch (None once stopped and everything is answered)."""
-        items, self._carry = self._carry, []
+        """The next batch (None once stopped and everything is answered): entries taken
+        whole, as many as hold ``batch_max`` requests, at least one."""
+        entries, self._carry = self._carry, []
+        count = sum(map(len, entries))
         get = self._queue.get
-        if not items:
+        full = self._batch_max
+
+        def add(entry: list[_Item] | None) -> None:
+            nonlocal count
+            if entry is None:
+                self._finishing = True
+            else:
+                entries.append(entry)
+                count += len(entry)
+
+        if not entries:
             if self._finishing and self._queue.empty():
                 return None
-            self._add(items, get())
-        full = self._batch_max
-        if len(items) < full and self._expected > 0 and not self._finishing:
+            add(get())
+        if count < full and self._expected > 0 and not self._finishing:
             deadline = time.monotonic() + self._batch_wait
-            while len(items) < full and self._expected > 0:
+            while count < full and self._expected > 0:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 try:
-                    self._add(items, get(timeout=left))
+                    add(get(timeout=left))
                 except queue.Empty:
                     break
-        while len(items) < full:
+        while count < full:
             try:
-                self._add(items, get(block=False))
+                add(get(block=False))
             except queue.Empty:
                 break
-        if len(items) > full:
-            items, self._carry = items[:full], items[full:]
+        items: list[_Item] = []
+        for n, entry in enumerate(entries):
+            if n and len(items) + len(entry) > full:
+                self._carry = entries[n:]
+                break
+            items += entry
         return items
 
     def _run(self) -> None:

@@ -13,7 +13,10 @@ and reads back outcomes, in frames of many requests each::
     submit() ─┘                                  write them in one transaction, commit
     futures ◀─── one frame per transaction ───── outcomes, batch size, commit time
 
-Nothing is answered before its transaction committed, as with the thread. The child
+A :meth:`ProcessWriter.submit_many` hand-over (a JSON batch) travels as one entry with
+one future, is written in one transaction whatever ``batch_max`` says, and is answered
+with one list: the server pays for one future, not one per item. Nothing is answered
+before its transaction committed, as with the thread. The child
 ignores SIGINT and SIGTERM: the server stops it with a stop frame once every queued
 request is written, and when the server dies it sees the end of the socket, finishes
 the batch in hand and exits. If the child dies, the requests in flight answer 503 and
@@ -40,7 +43,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from goalkeeper import errors
-from goalkeeper.core.writer import BatchWriter, outcomes_of
+from goalkeeper.core.writer import BatchWriter
 from goalkeeper.errors import GoalkeeperError, InternalError, StorageUnavailable
 from goalkeeper.model import Channel, FulfillmentRequest, Source, Stored
 from goalkeeper.observability import DATABASE_ERRORS
@@ -55,8 +58,12 @@ _STOP_SECONDS = 30.0  # how long stop() waits for the child to write what it hol
 
 # A request on the wire: (account, goal, guid, value, channel, source, key, occurred_at).
 _Wire = tuple[int, int, bytes, int, str | None, str, str | None, Any]
-# An outcome on the wire: (fulfillment id, duplicate) or (error class, message, headers).
-_WireOutcome = tuple[int, bool] | tuple[str, str, dict[str, str]]
+# An outcome on the wire: a new row's id; (its id, True) for a duplicate; or
+# (error class, message, headers).
+_WireOutcome = int | tuple[int, bool] | tuple[str, str, dict[str, str]]
+# An entry on the wire: (seq, one request) from submit(), or (seq, [requests]) from
+# submit_many(); answered with (seq, outcome), or (seq, [outcomes] or the one error).
+_Entry = tuple[int, "_Wire | list[_Wire]"]
 
 
 def encode_request(r: FulfillmentRequest) -> _Wire:
@@ -78,11 +85,13 @@ def decode_request(w: _Wire) -> FulfillmentRequest:
 
 def encode_outcome(outcome: WriteOutcome) -> _WireOutcome:
     if isinstance(outcome, Stored):
-        return (outcome.fulfillment_id, outcome.duplicate)
+        return (outcome.fulfillment_id, True) if outcome.duplicate else outcome.fulfillment_id
     return (type(outcome).__name__, outcome.message, outcome.headers)
 
 
 def decode_outcome(w: _WireOutcome) -> WriteOutcome:
+    if isinstance(w, int):
+        return Stored(w)
     if isinstance(w[0], int):
         return Stored(w[0], bool(w[1]))
     name, message, headers = w
@@ -142,9 +151,9 @@ class ProcessWriter:
         self._sock: socket.socket | None = None
         self._read_buffer = bytearray()
         self._write_buffer = bytearray()
-        self._outgoing: list[tuple[int, _Wire]] = []  # submitted, not yet framed
+        self._outgoing: list[_Entry] = []  # submitted, not yet framed
         self._flush_scheduled = False
-        self._pending: dict[int, asyncio.Future[WriteOutcome]] = {}  # sent, not answered
+        self._pending: dict[int, asyncio.Future[Any]] = {}  # sent, not answered
         self._next_seq = 0
         self._expected = 0
         self._stopping = False
@@ -262,15 +271,18 @@ class ProcessWriter:
     def submit(self, request: FulfillmentRequest) -> asyncio.Future[WriteOutcome]:
         """Queue one request; the future is resolved once its transaction has committed
         (a future, not a coroutine: the hot path awaits one layer less)."""
+        return self._queue(encode_request(request))
+
+    def _queue(self, wire: _Wire | list[_Wire]) -> asyncio.Future[Any]:
         loop = self._loop
         assert loop is not None, "writer not started"
         if self._stopping:
             raise StorageUnavailable()
-        future: asyncio.Future[WriteOutcome] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         seq = self._next_seq
         self._next_seq = seq + 1
         self._pending[seq] = future
-        self._outgoing.append((seq, encode_request(request)))
+        self._outgoing.append((seq, wire))
         if not self._flush_scheduled:
             self._schedule_flush()
         return future
@@ -281,11 +293,19 @@ class ProcessWriter:
         self._loop.call_soon(self._flush)
 
     async def submit_many(self, requests: Sequence[FulfillmentRequest]) -> list[WriteOutcome]:
-        """Queue requests in one hand-over, so they share transactions; outcomes in order.
+        """Queue requests in one hand-over, written in one transaction; outcomes in order.
 
-        A storage failure raises (the first one) once every transaction has answered.
+        A storage failure raises once that transaction has failed.
         """
-        return await outcomes_of([self.submit(request) for request in requests])
+        if not requests:
+            return []
+        outcomes: list[WriteOutcome] | GoalkeeperError = await self._queue(
+            [encode_request(r) for r in requests]
+        )
+        if isinstance(outcomes, GoalkeeperError):
+            raise outcomes
+        assert len(outcomes) == len(requests)
+        return outcomes
 
     def _flush(self) -> None:
         """Everything submitted this loop turn, to the child in one frame."""
@@ -350,10 +370,16 @@ class ProcessWriter:
                 future = pending.pop(seq, None)
                 if future is None or future.done():
                     continue
-                outcome = decode_outcome(wire)
-                future.set_result(outcome)
-            if outcomes and outcomes[0][1][0] == StorageUnavailable.__name__:
-                DATABASE_ERRORS.inc()  # the whole batch failed: the database is away
+                if type(wire) is list:  # a hand-over's outcomes, new rows' ids mostly
+                    future.set_result(
+                        [Stored(w) if type(w) is int else decode_outcome(w) for w in wire]
+                    )
+                else:
+                    future.set_result(decode_outcome(wire))
+            if outcomes:
+                first = outcomes[0][1]
+                if type(first) is tuple and first[0] == StorageUnavailable.__name__:
+                    DATABASE_ERRORS.inc()  # the whole batch failed: the database is away
 
 
 # -- the child ---------------------------------------------------------------------------
@@ -389,10 +415,22 @@ def child_main(fd: int) -> None:
         sock.close()
 
 
+def _take_batch(items: list[_Entry], batch_max: int) -> int:
+    """How many entries at the front of ``items`` make the next transaction: as many as
+    hold ``batch_max`` requests, at least one, and never part of a hand-over."""
+    total = 0
+    for n, (_, wire) in enumerate(items):
+        total += len(wire) if type(wire) is list else 1
+        if total > batch_max:
+            return n or 1
+    return len(items)
+
+
 def _serve(
     sock: socket.socket, buffer: bytearray, batches: Any, batch_max: int, batch_wait: float
 ) -> None:
-    items: list[tuple[int, _Wire]] = []
+    items: list[_Entry] = []
+    queued = 0  # requests in items
     expected = 0
     ended = False  # the server said stop, or its end of the socket closed
 
@@ -411,11 +449,13 @@ def _serve(
         return True
 
     def take() -> None:
-        nonlocal expected, ended
+        nonlocal expected, ended, queued
         for frame in _frames(buffer):
             if frame[0] == "batch":
                 expected = frame[1]
-                items.extend(frame[2])
+                entries = frame[2]
+                items.extend(entries)
+                queued += sum(len(w) if type(w) is list else 1 for _, w in entries)
             else:
                 ended = True
 
@@ -431,33 +471,47 @@ def _serve(
             if not read(0):  # whatever else is already waiting
                 ended = True
             take()
-        if len(items) < batch_max and expected > 0 and not ended:
+        if queued < batch_max and expected > 0 and not ended:
             deadline = time.monotonic() + batch_wait
-            while len(items) < batch_max and expected > 0 and not ended:
+            while queued < batch_max and expected > 0 and not ended:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                before = len(items)
+                before = queued
                 if not read(left):
                     ended = True
                 take()
-                if len(items) == before:
+                if queued == before:
                     break
-        batch, items = items[:batch_max], items[batch_max:]
+        taken = _take_batch(items, batch_max)
+        batch, items = items[:taken], items[taken:]
+        requests: list[FulfillmentRequest] = []
+        for _, wire in batch:
+            if isinstance(wire, list):
+                requests += map(decode_request, wire)
+            else:
+                requests.append(decode_request(wire))
+        queued -= len(requests)
         started = time.perf_counter()
-        result = batches.write([decode_request(wire) for _, wire in batch])
+        result = batches.write(requests)
         seconds = time.perf_counter() - started
+        outcomes: list[tuple[int, Any]] = []
         if isinstance(result, GoalkeeperError):
             error = encode_outcome(result)
             outcomes = [(seq, error) for seq, _ in batch]
         else:
-            outcomes = [
-                (seq, encode_outcome(outcome))
-                for (seq, _), outcome in zip(batch, result, strict=True)
-            ]
+            at = 0
+            for seq, wire in batch:
+                if type(wire) is list:
+                    end = at + len(wire)
+                    outcomes.append((seq, [encode_outcome(o) for o in result[at:end]]))
+                    at = end
+                else:
+                    outcomes.append((seq, encode_outcome(result[at])))
+                    at += 1
         try:
             sock.settimeout(None)
-            sock.sendall(_frame((len(batch), seconds, outcomes)))
+            sock.sendall(_frame((len(requests), seconds, outcomes)))
         except OSError:
             ended = True  # the server is gone; what is left is written, never answered
 
