@@ -31,7 +31,7 @@ def run(folder: Path, batches: int, counters: bool) -> float:
     store = open_store(f"sqlite:///{folder / f'cost-{counters}-{time.monotonic_ns()}.db'}")
     assert isinstance(store, SqliteStore)
     if not counters:
-        store._count_fulfillments = lambda conn, rows: None  # type: ignore[method-assign]
+        store._count_fulfillments = lambda conn, rows, firsts: None  # type: ignore[method-assign]
     try:
         store.upgrade()
         account = create_account(store, "Cost").account_id

@@ -15,7 +15,7 @@ from typing import Any
 from goalkeeper.errors import GoalNotRecognized, MessageGuidNotRecognized
 from goalkeeper.model import Channel, Counting, FulfillmentRequest, Stored, utcnow
 from goalkeeper.store.base import CheckOutcome, FulfillmentRow, WriteOutcome
-from goalkeeper.store.counting import Counted, in_window
+from goalkeeper.store.counting import Counted, First, GoalKey, in_window
 from goalkeeper.store.sqlite_reports import SqliteReports, parse_ts, ts
 
 _INSERT_FULFILLMENTS = (
@@ -80,7 +80,7 @@ class SqliteFulfillments(SqliteReports):
             self._local.writer_cache = True
         with self._write() as conn:
             execute = conn.execute
-            recipients = self._recipients_of(conn, batch)
+            recipients, firsts = self._recipients_of(conn, batch)
 
             def row_values(
                 req: FulfillmentRequest, row: Any, key: str | None, occurred: str
@@ -180,27 +180,34 @@ class SqliteFulfillments(SqliteReports):
                 )
                 stored(i, req, row, rules, fulfillment_id)
             insert_pending()
-            self._count_fulfillments(conn, counted)
+            self._count_fulfillments(conn, counted, firsts)
         return [outcome for outcome in outcomes if outcome is not None]
 
     @staticmethod
     def _recipients_of(
         conn: sqlite3.Connection, batch: Sequence[FulfillmentRequest]
-    ) -> dict[bytes, Any]:
-        """guid -> (account_id, message_id, subscriber_id, channel, sent_at) for the batch."""
+    ) -> tuple[dict[bytes, Any], dict[GoalKey, First]]:
+        """For the batch's registered GUIDs: guid -> (account_id, message_id, subscriber_id,
+        channel, sent_at), and the earliest counted fulfillments stored for them (what
+        the counters compare with), read together: one lookup of each GUID, not two."""
         guids = list({req.guid for req in batch})
         found: dict[bytes, Any] = {}
+        firsts: dict[GoalKey, First] = {}
         start = 0
         for size in _chunk_sizes(len(guids), _LOOKUP_GUIDS):
             chunk = guids[start : start + size]
             start += size
             for row in conn.execute(
-                "SELECT guid, account_id, message_id, subscriber_id, channel, sent_at"
-                f" FROM recipients WHERE guid IN ({','.join('?' * len(chunk))})",
+                "SELECT r.guid, r.account_id, r.message_id, r.subscriber_id, r.channel,"
+                " r.sent_at, f.account_id, f.goal_id, f.fulfillment_id, f.occurred_at, f.value"
+                " FROM recipients r LEFT JOIN first_fulfillments f ON f.guid = r.guid"
+                f" WHERE r.guid IN ({','.join('?' * len(chunk))})",
                 chunk,
             ):
-                found[row[0]] = row[1:]
-        return found
+                found[row[0]] = row[1:6]
+                if row[7] is not None:
+                    firsts[(row[6], row[7], row[0])] = First(row[8], parse_ts(row[9]), row[10])
+        return found, firsts
 
     def check_fulfillments(
         self, batch: Sequence[FulfillmentRequest], idempotency_hours: int

@@ -92,25 +92,16 @@ class SqliteReports(CounterReads):
     # -- kept with each write -----------------------------------------------------------
 
     @staticmethod
-    def _count_fulfillments(conn: sqlite3.Connection, rows: list[Counted]) -> None:
-        """Add a batch's counted fulfillments to the counters (inside its transaction)."""
+    def _count_fulfillments(
+        conn: sqlite3.Connection, rows: list[Counted], firsts: dict[GoalKey, First]
+    ) -> None:
+        """Add a batch's counted fulfillments to the counters (inside its transaction);
+        ``firsts`` holds the earliest rows stored for (at least) their GUIDs, read with
+        the GUIDs' registry rows."""
         if not rows:
             return
-
-        def load_firsts(guids: list[bytes]) -> dict[GoalKey, First]:
-            found: dict[GoalKey, First] = {}
-            for start in range(0, len(guids), _CHUNK):
-                chunk = guids[start : start + _CHUNK]
-                for row in conn.execute(
-                    "SELECT account_id, goal_id, guid, fulfillment_id, occurred_at, value"
-                    f" FROM first_fulfillments WHERE guid IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ):
-                    found[(row[0], row[1], row[2])] = First(row[3], parse_ts(row[4]), row[5])
-            return found
-
         deltas = CounterDeltas()
-        deltas.add(rows, load_firsts)
+        deltas.add(rows, lambda _guids: firsts)
         SqliteReports._apply(conn, deltas)
 
     @staticmethod
