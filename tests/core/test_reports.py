@@ -279,6 +279,34 @@ def test_incremental_counters_equal_a_rebuild_after_a_random_workload(
     assert counter_tables(store) == before
 
 
+def test_a_rebuild_keeps_sub_second_times_in_their_bucket_and_window(store: Store) -> None:
+    """SQLite's date functions round to milliseconds: a rebuild once moved 23:59:59.9996
+    into the next day and closed a window a second late."""
+    account = create_account(store, "Edges").account_id
+    create_goal(store, account, "Any time", 1, Counting.EVERY)
+    create_goal(store, account, "Within a day", 2, Counting.EVERY, 1)
+    sent = dt.datetime(2026, 11, 20, 23, 59, 59, 999_600, tzinfo=UTC)
+    message = create_message(store, account, "Late", Channel.EMAIL, None, sent)
+    (row,) = issue_recipients(store, message, [("s", uuid.uuid4())], sent)
+    guid = row.guid.bytes
+    a_day_on = sent + dt.timedelta(days=1)
+
+    def fulfill(goal: int, value: int, occurred: dt.datetime) -> None:
+        request = FulfillmentRequest(account, goal, guid, value, None, Source.JSON, None, occurred)
+        store.write_fulfillments([request], 24)
+
+    fulfill(1, 7, a_day_on + dt.timedelta(microseconds=100))  # 23:59:59.9997, Nov 21
+    fulfill(2, 100, a_day_on + dt.timedelta(microseconds=300))  # just after the window
+    fulfill(2, 5, a_day_on)  # the window's last instant
+    live = counter_tables(store)
+    days = {(r[2], r[1] // BUCKETS_PER_DAY) for r in live["goal_counters"]}
+    nov_21 = bucket_of(a_day_on) // BUCKETS_PER_DAY
+    assert days == {(1, nov_21), (2, nov_21)}
+    assert sum(r[6] for r in live["goal_counters"] if r[2] == 2) == 5  # value, window kept
+    store.rebuild_counters()
+    assert counter_tables(store) == live
+
+
 @pytest.mark.parametrize("tz", ["UTC", "Europe/Warsaw", "Asia/Kathmandu", "America/St_Johns"])
 def test_reports_match_the_raw_rows_in_any_time_zone(store: Store, tz: str) -> None:
     w = Workload(store, random.Random(len(tz)))

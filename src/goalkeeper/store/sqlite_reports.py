@@ -69,12 +69,23 @@ _UPSERT_MESSAGE = (
     f" fulfillments = fulfillments + excluded.fulfillments, {_ADD_VALUE}"
 )
 
+# SQLite's date functions keep milliseconds and round to them: 23:59:59.9996 would be
+# the next day. Stored times are "YYYY-MM-DD HH:MM:SS.ffffff", so they get only the
+# whole seconds (the first 19 characters) and the fraction is kept apart.
+_WHOLE_SECONDS = "substr({}, 1, 19)"
+
+
+def _bucket_of(column: str) -> str:
+    """SQL for the quarter-hour bucket of a stored time, exact as counting.bucket_of."""
+    return f"unixepoch({_WHOLE_SECONDS.format(column)}) / {BUCKET_SECONDS}"
+
+
 # The attribution window's end as stored text: the date part moved by window_days, the
 # fraction of a second kept, so the comparison is exact to the microsecond.
 _IN_WINDOW = (
     "(g.window_days IS NULL OR r.sent_at IS NULL OR f.occurred_at <="
-    " strftime('%Y-%m-%d %H:%M:%S', r.sent_at, '+' || g.window_days || ' days')"
-    " || substr(r.sent_at, 20))"
+    f" strftime('%Y-%m-%d %H:%M:%S', {_WHOLE_SECONDS.format('r.sent_at')},"
+    " '+' || g.window_days || ' days') || substr(r.sent_at, 20))"
 )
 
 
@@ -246,7 +257,7 @@ class SqliteReports(CounterReads):
                 " fulfillments, value, value_high, recipients) SELECT account_id, bucket,"
                 " goal_id, message_id, channel, n, low & 4294967295, high + (low >> 32), uniques"
                 " FROM (SELECT account_id,"
-                f" unixepoch(occurred_at) / {BUCKET_SECONDS} AS bucket, goal_id, message_id,"
+                f" {_bucket_of('occurred_at')} AS bucket, goal_id, message_id,"
                 " channel, count(*) AS n, sum(value & 4294967295) AS low,"
                 " sum(value >> 32) AS high, sum(rank = 1) AS uniques"
                 " FROM counted WHERE every OR rank = 1 GROUP BY 1, 2, 3, 4, 5)"
@@ -266,10 +277,10 @@ class SqliteReports(CounterReads):
                 " converted, fulfillments, value, value_high) SELECT account_id, bucket,"
                 " message_id, channel, sum(sends), sum(converted), sum(fulfillments),"
                 " sum(value) & 4294967295, sum(value_high) + (sum(value) >> 32) FROM ("
-                f" SELECT account_id, unixepoch(sent_at) / {BUCKET_SECONDS} AS bucket,"
+                f" SELECT account_id, {_bucket_of('sent_at')} AS bucket,"
                 " message_id, channel, 1 AS sends, 0 AS converted, 0 AS fulfillments,"
                 " 0 AS value, 0 AS value_high FROM recipients"
-                f" UNION ALL SELECT account_id, unixepoch(occurred_at) / {BUCKET_SECONDS},"
+                f" UNION ALL SELECT account_id, {_bucket_of('occurred_at')},"
                 " message_id, channel, 0, 1, 0, 0, 0 FROM converted"
                 " UNION ALL SELECT account_id, bucket, message_id, channel, 0, 0,"
                 " fulfillments, value, value_high FROM goal_counters"
