@@ -105,3 +105,28 @@ def test_origins_are_refused_on_keys_that_are_not_tracker_keys(
 ) -> None:
     with pytest.raises(InvalidField, match="only to tracker keys"):
         create_key(store, message.account_id, scope, ["https://shop.example"])
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("https://Shop.Example", "https://shop.example"),
+        ("HTTPS://shop.example:443", "https://shop.example"),
+        ("http://localhost:80", "http://localhost"),
+        ("http://LOCALHOST:08080", "http://localhost:8080"),
+        ("https://shop.example:80", "https://shop.example:80"),
+        ("http://[FE80::1]:443", "http://[fe80::1]:443"),
+        ("https://[::1]:443", "https://[::1]"),
+    ],
+)
+def test_origins_are_kept_as_browsers_send_them(store: Store, given: str, kept: str) -> None:
+    account = create_account(store, "Origins").account_id
+    issued = create_key(store, account, Scope.TRACKER, [given, kept])
+    assert issued.record.origins == (kept,)  # the beacon compares them exactly
+
+
+@pytest.mark.parametrize("origin", ["https://shop.example:99999", "http://shop.example:0"])
+def test_an_origin_with_an_impossible_port_is_refused(store: Store, origin: str) -> None:
+    account = create_account(store, "Ports").account_id
+    with pytest.raises(InvalidField, match="ports are 1 to 65535"):
+        create_key(store, account, Scope.TRACKER, [origin])

@@ -42,6 +42,40 @@ _ORIGIN = re.compile(
 )
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def browser_origin(origin: str) -> str:
+    """``origin`` as a browser sends it in the Origin header, which the beacon compares
+    exactly: scheme and host in lower case, no default port (``https://Shop.Example:443``
+    is ``https://shop.example``); InvalidField when no browser could send it."""
+    if not (origin.isascii() and _ORIGIN.fullmatch(origin.lower())):
+        raise InvalidField(
+            f"Origin {origin!r} must look like https://shop.example"
+            " (scheme, host and an optional port; no path)."
+        )
+    scheme, _, rest = origin.lower().partition("://")
+    host, port = rest, ""
+    colon = rest.rfind(":")
+    if colon > rest.rfind("]"):  # a port (an IPv6 address's colons are in brackets)
+        host, port = rest[:colon], rest[colon + 1 :]
+    if port:
+        number = int(port)
+        if not 0 < number <= 65535:
+            raise InvalidField(f"Origin {origin!r} has port {port}: ports are 1 to 65535.")
+        port = "" if number == _DEFAULT_PORTS[scheme] else f":{number}"
+    return f"{scheme}://{host}{port}"
+
+
+def key_prefix(key: str) -> str:
+    """The public prefix of a presented key, for logs ("?" when it is not shaped like
+    one); never any of its secret part."""
+    parts = key.split("_")
+    if len(parts) == 3 and parts[0] == KEY_PREFIX[:-1] and re.fullmatch(r"[0-9a-f]{8}", parts[1]):
+        return parts[1]
+    return "?"
+
+
 def create_key(
     store: Store,
     account_id: int,
@@ -54,12 +88,7 @@ def create_key(
         raise InvalidField("A tracker key needs at least one allowed origin (--origin).")
     if scope is not Scope.TRACKER and origins:
         raise InvalidField("Origins apply only to tracker keys.")
-    for origin in origins:
-        if not _ORIGIN.fullmatch(origin):
-            raise InvalidField(
-                f"Origin {origin!r} must look like https://shop.example"
-                " (scheme, host and an optional port; no path)."
-            )
+    origins = list(dict.fromkeys(browser_origin(origin) for origin in origins))
     prefix = secrets.token_hex(4)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_hex(16)}"
     record = store.insert_api_key(account_id, prefix, hash_key(key), scope, origins, rate_limit)
