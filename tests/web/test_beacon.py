@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import logging
+import time
 
 import pytest
 from starlette.testclient import TestClient
@@ -144,9 +147,53 @@ def test_preflight_answers_only_known_origins(client: TestClient, world: World) 
 
 def test_tracker_keys_are_rate_limited(client: TestClient, store: Store, world: World) -> None:
     limited = create_key(store, world.account_id, Scope.TRACKER, [SHOP], rate_limit=2)
-    import time
-
     time.sleep(1.02 - time.time() % 1)
     for _ in range(5):
         assert beacon(client, good(world, key=limited.key)).status_code == 204
     assert store.count_fulfillments(world.account_id) == 2
+
+
+def test_the_origin_is_checked_before_the_rate_limit(
+    client: TestClient, store: Store, world: World
+) -> None:
+    """A page elsewhere that embeds the public key cannot use up the shop's limit."""
+    limited = create_key(store, world.account_id, Scope.TRACKER, [SHOP], rate_limit=2)
+    time.sleep(1.02 - time.time() % 1)
+    for _ in range(5):
+        beacon(client, good(world, key=limited.key), origin="https://elsewhere.example")
+    assert beacon(client, good(world, key=limited.key)).status_code == 204
+    assert store.count_fulfillments(world.account_id) == 1
+
+
+def test_a_compressed_beacon_is_inflated_and_an_unknown_encoding_refused(
+    client: TestClient, store: Store, world: World
+) -> None:
+    body = json.dumps(good(world)).encode()
+    headers = {"Content-Type": "text/plain", "Origin": SHOP}
+    sent = client.post(
+        "/api/v1/beacon",
+        content=gzip.compress(body),
+        headers={**headers, "Content-Encoding": "gzip"},
+    )
+    assert sent.status_code == 204
+    assert store.count_fulfillments(world.account_id) == 1
+    before = client.get("/metrics").text
+    odd = client.post("/api/v1/beacon", content=body, headers={**headers, "Content-Encoding": "br"})
+    assert odd.status_code == 204
+    assert store.count_fulfillments(world.account_id) == 1
+    name, reason = "goalkeeper_fulfillments_rejected_total", "unsupported_content_encoding"
+    after = client.get("/metrics").text
+    assert metric(after, name, source="beacon", reason=reason) == (
+        metric(before, name, source="beacon", reason=reason) + 1
+    )
+
+
+def test_a_refusal_is_logged_with_the_key_prefix_and_goal(
+    client: TestClient, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="goalkeeper.beacon"):
+        beacon(client, good(world, goal_id=99))
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "goalkeeper.beacon"]
+    prefix = world.tracker_key.split("_")[1]
+    assert f"key {prefix}, goal 99" in line and "goal_not_recognized" in line
+    assert world.tracker_key not in line  # never the secret part

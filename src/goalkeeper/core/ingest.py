@@ -42,6 +42,19 @@ class Ingestor:
         answer it like an invalid key, the JSON API says ``forbidden``); a key over its
         rate limit raises RateLimited.
         """
+        record = await self.identify(key, scopes, narrow)
+        if not self.limiter.take(record):  # the common case needs no await
+            await self.limiter.acquire(record)
+        return record
+
+    async def identify(
+        self,
+        key: str,
+        scopes: Sequence[Scope] = INGEST_SCOPES,
+        narrow: type[GoalkeeperError] = ApiKeyInvalid,
+    ) -> ApiKey:
+        """:meth:`authenticate` without the rate limit, for a caller that has more to
+        check before the request may count against the key's limit (:meth:`limit`)."""
         hit, record = self.keys.cached(key)
         if not hit:
             record = await asyncio.to_thread(self.keys.resolve, key)
@@ -49,9 +62,12 @@ class Ingestor:
             raise ApiKeyInvalid()
         if record.scope not in scopes:
             raise narrow()
-        if not self.limiter.take(record):  # the common case needs no await
-            await self.limiter.acquire(record)
         return record
+
+    async def limit(self, record: ApiKey) -> None:
+        """Count one request against the key's rate limit; raises RateLimited."""
+        if not self.limiter.take(record):
+            await self.limiter.acquire(record)
 
     async def fulfill(self, request: FulfillmentRequest) -> Stored:
         """Store one fulfillment durably (or find its earlier twin) and say which."""

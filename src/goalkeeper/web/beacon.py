@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from goalkeeper.core.keys import key_prefix
 from goalkeeper.errors import GoalkeeperError, OriginNotAllowed
 from goalkeeper.model import FulfillmentRequest, Scope, Source
 from goalkeeper.observability import (
@@ -29,7 +30,7 @@ from goalkeeper.observability import (
     FULFILLMENTS_REJECTED,
 )
 from goalkeeper.wire.beacon import MAX_BODY, parse_beacon
-from goalkeeper.wire.body import ClientDisconnected
+from goalkeeper.wire.body import ClientDisconnected, decode_content
 
 if TYPE_CHECKING:
     from goalkeeper.web.app import Goalkeeper
@@ -88,12 +89,17 @@ def routes(gk: Goalkeeper) -> list[Route]:
                 return Response(status_code=204, headers=headers)
             return Response(status_code=204, headers={"Vary": "Origin"})
         allow: dict[str, str] = {"Vary": "Origin"}
+        data = None
         try:
-            body = await gk.deadlines.read(request.receive, MAX_BODY, _content_length(request))
+            raw = await gk.deadlines.read(request.receive, MAX_BODY, _content_length(request))
+            body = decode_content(raw, request.headers.get("content-encoding"), MAX_BODY)
             data = parse_beacon(body)
-            key = await gk.ingestor.authenticate(data.key, TRACKER_SCOPES)
+            key = await gk.ingestor.identify(data.key, TRACKER_SCOPES)
+            # The origin first: a page elsewhere that embeds the public key must not use
+            # up the key's rate limit, which would drop the shop's own goals.
             if origin not in key.origins:
                 raise OriginNotAllowed()
+            await gk.ingestor.limit(key)
             allow["Access-Control-Allow-Origin"] = origin
             value = data.value
             if value is None:
@@ -113,7 +119,14 @@ def routes(gk: Goalkeeper) -> list[Route]:
             )
         except GoalkeeperError as error:
             FULFILLMENTS_REJECTED.labels("beacon", error.code).inc()
-            log.info("beacon refused (%s) from %r: %s", error.code, origin[:100], error.message)
+            log.info(
+                "beacon refused (%s) from %r, key %s, goal %s: %s",
+                error.code,
+                origin[:100],
+                "-" if data is None else key_prefix(data.key),
+                "-" if data is None else data.goal_id,
+                error.message,
+            )
         except ClientDisconnected:
             pass
         else:
