@@ -176,3 +176,84 @@ def test_page_on_a_disallowed_origin_stores_nothing(browser, site) -> None:  # t
         assert store.count_fulfillments(world.account_id) == 0
     finally:
         shop.close()
+
+
+def loaded(page, url: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(url)
+    page.wait_for_function("window.goalkeeper && window.goalkeeper.loaded")
+
+
+def test_a_malformed_guid_in_a_later_link_keeps_the_good_one(browser, site) -> None:  # type: ignore[no-untyped-def]
+    _, store, world, _ = site
+    shop = open_shop(site, "guid-shop")
+    try:
+        page = browser.new_context().new_page()
+        loaded(page, f"{shop.origin}/landing.html?gk_guid={PUSH_GUID}")
+        for bad in (f"%7B{PUSH_GUID}%29", "-" * 36, "0123456789abcdef" * 2 + "0123"):
+            loaded(page, f"{shop.origin}/landing.html?gk_guid={bad}")
+        (cookie,) = page.context.cookies()
+        assert cookie["value"] == PUSH_GUID
+        page.goto(f"{shop.origin}/thanks.html")
+        assert wait_for(lambda: store.count_fulfillments(world.account_id) == 1)
+    finally:
+        shop.close()
+
+
+def test_consent_mode_fails_closed(browser, site) -> None:  # type: ignore[no-untyped-def]
+    shop = open_shop(site, "consent-closed", "data-require-consent")  # no value given
+    try:
+        page = browser.new_context().new_page()
+        loaded(page, f"{shop.origin}/landing.html?gk_guid={PUSH_GUID}")
+        assert page.context.cookies() == []
+        for refusal in ("'false'", "0", "'no'"):
+            page.evaluate(f"goalkeeper('consent', {refusal})")
+            assert page.context.cookies() == []
+        page.evaluate("goalkeeper('consent', true)")
+        assert {c["name"] for c in page.context.cookies()} == {"gk_guid", "gk_consent"}
+    finally:
+        shop.close()
+
+
+def test_arguments_the_server_would_misread_are_not_sent(browser, site) -> None:  # type: ignore[no-untyped-def]
+    _, store, world, _ = site
+    shop = open_shop(site, "argument-shop")
+    try:
+        page = browser.new_context().new_page()
+        warnings: list[str] = []
+        page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+        beacons: list[str] = []
+        page.on("request", lambda r: beacons.append(r.url) if "/api/v1/beacon" in r.url else None)
+        loaded(page, f"{shop.origin}/landing.html?gk_guid={PUSH_GUID}")
+        page.evaluate("goalkeeper('fulfill', 1, '49,90')")  # not a number: not 0, not sent
+        page.wait_for_timeout(300)
+        assert beacons == [] and any("not a number" in w for w in warnings)
+        page.evaluate("goalkeeper('fulfill', 1, 100, {orderId: ''})")  # no order id, still sent
+        assert wait_for(lambda: store.count_fulfillments(world.account_id) == 1)
+        (row,) = store.list_fulfillments(world.account_id)
+        assert (row.value, row.idempotency_key) == (100, None)
+    finally:
+        shop.close()
+
+
+def test_the_fetch_fallback_leaves_no_error_on_the_page(browser, site) -> None:  # type: ignore[no-untyped-def]
+    server, store, world, _ = site
+    shop = open_shop(site, "fetch-shop", key_origin="https://the-real-shop.example")
+    (shop.root / "favicon.ico").write_bytes(b"")  # the browser's own 404 is not the point
+    try:
+        context = browser.new_context()
+        context.add_init_script(
+            "Object.defineProperty(Navigator.prototype, 'sendBeacon', {value: undefined})"
+        )
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        before = rejected(server, "origin_not_allowed")
+        loaded(page, f"{shop.origin}/landing.html?gk_guid={PUSH_GUID}")
+        loaded(page, f"{shop.origin}/thanks.html")  # refused by the server: a foreign origin
+        assert wait_for(lambda: rejected(server, "origin_not_allowed") == before + 1)
+        page.wait_for_timeout(300)
+        assert errors == []
+        assert store.count_fulfillments(world.account_id) == 0
+    finally:
+        shop.close()
