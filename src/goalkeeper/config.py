@@ -148,7 +148,7 @@ SETTINGS: tuple[Setting, ...] = (
         "tracker_rate_limit",
         int,
         50,
-        "Requests per second per tracker key without a limit of its own (0: unlimited).",
+        "Beacons per second per tracker key without a limit of its own (0: unlimited); the rest are dropped, still answered 204.",
         bounds=(0, 1_000_000_000),
     ),
     Setting(
