@@ -115,3 +115,19 @@ def test_too_many_items_fail_the_whole_body() -> None:
 def test_not_one_json_document(body: bytes) -> None:
     with pytest.raises(InvalidJson):
         json_api.parse_json(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            b'{"goal_id": 1, "message_guid": "abc',
+            "Unterminated string starting at line 1, column 32.",
+        ),
+        (b'{"goal_id": 1,\n "value": }', "Expecting value at line 2, column 11."),
+    ],
+)
+def test_a_syntax_error_says_where(body: bytes, message: str) -> None:
+    with pytest.raises(InvalidJson) as caught:
+        json_api.parse_json(body)
+    assert caught.value.message == f"Not valid JSON: {message}"

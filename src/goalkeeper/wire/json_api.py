@@ -90,7 +90,8 @@ def parse_json(body: bytes) -> Any:
     except RecursionError:
         raise InvalidJson("The JSON document is nested too deeply.") from None
     except json.JSONDecodeError as exc:
-        raise InvalidJson(f"Not valid JSON: {exc.msg} at line {exc.lineno}.") from None
+        where = f"at line {exc.lineno}, column {exc.colno}"  # some messages end in "at"
+        raise InvalidJson(f"Not valid JSON: {exc.msg.removesuffix(' at')} {where}.") from None
     except ValueError:
         # Only an integer literal of thousands of digits gets here.
         raise OutOfRange("A number in the body has too many digits.") from None
