@@ -8,6 +8,7 @@ revoked key stops working everywhere within ``key_cache_seconds``, the documente
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -119,8 +120,11 @@ def test_a_revoked_key_stops_working_in_every_process_within_the_cache_bound(
 def test_serve_workers_share_the_configuration_and_the_keys(
     store: Store, world: World, database_url: str, tmp_path: Path
 ) -> None:
-    """``--workers 2``: the workers get the flags through the environment and agree."""
-    server = Server(database_url, tmp_path / "server.log", "--workers", "2", env=ENV).start()
+    """``--workers 2``: the workers get the flags through the environment and agree, and
+    log as configured (each worker is a process of its own)."""
+    logs = {"GOALKEEPER_LOG_FORMAT": "json", "GOALKEEPER_ACCESS_LOG": "true"}
+    log_path = tmp_path / "server.log"
+    server = Server(database_url, log_path, "--workers", "2", env={**ENV, **logs}).start()
     try:
         assert server.process is not None
         children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
@@ -138,6 +142,13 @@ def test_serve_workers_share_the_configuration_and_the_keys(
     assert {k: v for k, v in counts.items() if k and k.startswith("w-")} == {
         f"w-{i}": 1 for i in range(20)
     }
+    access = [
+        entry
+        for line in log_path.read_text().splitlines()
+        if line.startswith("{") and (entry := json.loads(line))["logger"] == "goalkeeper.access"
+    ]
+    goals = [e for e in access if e["message"].startswith("POST /v2/Api/Goals 201")]
+    assert len(goals) == 40
 
 
 def test_a_once_per_recipient_goal_counts_once_across_processes(

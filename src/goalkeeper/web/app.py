@@ -264,5 +264,13 @@ class GuardedApp:
 
 
 def create_app(config: Config | None = None) -> GuardedApp:
-    """The ASGI application, configured from the environment unless given a Config."""
-    return GuardedApp(Goalkeeper(config or Config.load()))
+    """The ASGI application, configured from the environment unless given a Config.
+
+    Without one it is a worker of ``serve --workers N`` (uvicorn's factory), a process
+    of its own: it sets up its logging as ``serve`` did for itself, or its lines would
+    be lost or bare.
+    """
+    if config is None:
+        config = Config.load()
+        observability.configure_logging(config.log_format, config.log_level)
+    return GuardedApp(Goalkeeper(config))
