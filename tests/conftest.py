@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -198,3 +199,18 @@ def browser() -> Iterator[Any]:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture
+def immutable(tmp_path: Path) -> Iterator[list[Path]]:
+    """Files made immutable (``chattr +i``: not writable even by root), undone at the end."""
+    chattr = shutil.which("chattr")
+    probe = tmp_path / "probe"
+    probe.touch()
+    if chattr is None or subprocess.run([chattr, "+i", str(probe)], capture_output=True).returncode:
+        pytest.skip("chattr +i is not available here (it needs root and a file system with it)")
+    subprocess.run([chattr, "-i", str(probe)], check=True)
+    made: list[Path] = []
+    yield made
+    for path in made:
+        subprocess.run([chattr, "-i", str(path)], check=False)

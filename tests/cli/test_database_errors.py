@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,32 @@ def test_db_upgrade_refuses_a_newer_schema(capsys: pytest.CaptureFixture[str], d
 @pytest.fixture
 def db(database_url: str) -> str:
     return database_url
+
+
+@pytest.mark.parametrize("command", [("serve",), ("db", "upgrade"), ("init",)], ids=" ".join)
+def test_a_database_that_cannot_be_written_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    immutable: list[Path],
+    command: tuple[str, ...],
+) -> None:
+    """``serve`` used to start on it, say ready, and answer 503 to every write."""
+    path = tmp_path / "gk.db"
+    assert main(["db", "upgrade", "--database", f"sqlite:///{path}"]) == 0
+    capsys.readouterr()
+    subprocess.run(["chattr", "+i", str(path)], check=True)
+    immutable.append(path)
+    code, _, err = run(capsys, *command, "--database", f"sqlite:///{path}")
+    assert code == 2
+    assert f"{path} is not writable" in one_line(err)
+
+
+@pytest.mark.parametrize("suffix", ["?mode=ro", "#main"])
+def test_a_sqlite_url_with_options_is_refused_and_creates_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, suffix: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'gk.db'}{suffix}"
+    code, _, err = run(capsys, "db", "upgrade", "--database", url)
+    assert code == 2
+    assert "takes a file path only" in one_line(err)
+    assert list(tmp_path.iterdir()) == []

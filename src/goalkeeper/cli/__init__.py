@@ -37,7 +37,7 @@ def check_database(url: str, *, create: bool) -> None:
     database: a directory, a file of another kind, a missing parent directory, or (unless
     ``create``) a file that does not exist yet. Other databases pass unchecked."""
     name = sqlite_path(url)
-    if not name:  # another database, or no path (which open_store refuses)
+    if not name or "?" in name or "#" in name:  # not a file: open_store refuses it
         return
     path = Path(name)
     if path.is_dir():
@@ -64,6 +64,17 @@ def check_database(url: str, *, create: bool) -> None:
             f"{path} is not a SQLite database: give --database the URL of a goalkeeper"
             " database, or a new file name"
         )
+    if create:  # a command that writes: opened read-only, every write would fail later
+        if not os.access(path, os.W_OK):
+            raise CliError(f"{path} is not writable: check its permissions")
+        beside = [Path(f"{path}{suffix}") for suffix in ("-wal", "-shm")]
+        if not os.access(path.parent, os.W_OK | os.X_OK) and not all(
+            os.access(f, os.W_OK) for f in beside
+        ):
+            raise CliError(
+                f"cannot write in {path.parent}: SQLite keeps {path.name}-wal and"
+                f" {path.name}-shm beside the database; check the directory's permissions"
+            )
 
 
 def open_database(config: Config, *, create: bool) -> Store:

@@ -24,6 +24,10 @@ def open_store(url: str, *, pool_size: int = 8) -> Store:
 
         if not path:
             raise ValueError("sqlite:/// URL needs a file path, e.g. sqlite:///goalkeeper.db")
+        if "?" in path or "#" in path:  # not a file name anyone means: a URI's options
+            raise ValueError(
+                f"{url!r}: a sqlite:/// URL takes a file path only, no ?options or #fragment"
+            )
         return SqliteStore(path)
     if url.startswith(("postgresql://", "postgres://")):
         from goalkeeper.store.postgres import PostgresStore

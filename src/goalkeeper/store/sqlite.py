@@ -71,6 +71,19 @@ class SqliteStore(SqliteFulfillments):
                 self._connections.append(conn)
         return conn
 
+    def _forget_connection(self) -> None:
+        """Close this thread's connection; its next use opens a new one."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        with self._connections_lock:
+            if conn in self._connections:
+                self._connections.remove(conn)
+        del self._local.conn
+        self._local.writer_cache = False
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+
     def close(self) -> None:
         with self._connections_lock:
             for conn in self._connections:
@@ -106,7 +119,12 @@ class SqliteStore(SqliteFulfillments):
                     raise
                 conn.execute("COMMIT")
             except sqlite3.OperationalError as exc:
-                raise StorageUnavailable(detail=f"database error: {exc}") from exc
+                if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_READONLY:
+                    # A connection that opened the file while it was not writable, or a
+                    # file replaced under it, stays read-only: the next transaction
+                    # opens a new one, which sees the file as it is then.
+                    self._forget_connection()
+                raise StorageUnavailable(detail=f"database error on {self.path}: {exc}") from exc
 
     def _read(self) -> sqlite3.Connection:
         return self._conn()
