@@ -191,3 +191,34 @@ def test_the_child_imports_from_the_paths_the_server_process_added(
     environ, _ = run_with_process_writer(database_url, 512, body)
     variables = dict(entry.split(b"=", 1) for entry in environ.split(b"\0") if b"=" in entry)
     assert str(tmp_path).encode() in variables[b"PYTHONPATH"].split(os.pathsep.encode())
+
+
+def test_requests_queued_behind_a_lock_timeout_fail_with_it(
+    store: Store, world: World, database_url: str
+) -> None:
+    """They used to wait a lock timeout of their own after the first batch's (10 s for
+    a 5 s lock_timeout), then be written once the other client let go."""
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite waits 10 s for a lock; PostgreSQL's 5 s keeps this test short")
+    import psycopg
+
+    holder = psycopg.connect(database_url)
+    holder.execute("LOCK TABLE fulfillments IN EXCLUSIVE MODE")  # a transaction left open
+
+    async def body(writer: ProcessWriter) -> tuple[list[Any], float]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        first = writer.submit(request(world))
+        await asyncio.sleep(1.0)  # the first batch is waiting for the lock by now
+        later = [writer.submit(request(world)) for _ in range(3)]
+        outcomes = await asyncio.gather(first, *later)
+        return outcomes, loop.time() - started
+
+    try:
+        (outcomes, seconds), _ = run_with_process_writer(database_url, 512, body)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert all(isinstance(o, StorageUnavailable) for o in outcomes), outcomes
+    assert seconds < 8  # one lock timeout (5 s), not two
+    assert store.count_fulfillments(world.account_id) == 0

@@ -158,6 +158,20 @@ class Writer:
             items += entry
         return items
 
+    def _drain(self) -> list[_Item]:
+        """Everything queued or carried over, taken at once."""
+        entries, self._carry = self._carry, []
+        while True:
+            try:
+                entry = self._queue.get(block=False)
+            except queue.Empty:
+                break
+            if entry is None:
+                self._finishing = True
+            else:
+                entries.append(entry)
+        return [item for entry in entries for item in entry]
+
     def _run(self) -> None:
         loop = self._loop
         assert loop is not None
@@ -170,10 +184,13 @@ class Writer:
                 continue
             started = time.perf_counter()
             outcomes = batches.write([request for request, _ in items])
-            if isinstance(outcomes, StorageUnavailable):
-                DATABASE_ERRORS.inc()
             if self._on_batch is not None:
                 self._on_batch(len(items), time.perf_counter() - started)
+            if isinstance(outcomes, StorageUnavailable):
+                DATABASE_ERRORS.inc()
+                # What queued up while this batch waited for the database gets the same
+                # answer now, not a full wait of its own.
+                items += self._drain()
             loop.call_soon_threadsafe(_resolve, [f for _, f in items], outcomes)
 
 

@@ -499,6 +499,15 @@ def _serve(
         if isinstance(result, GoalkeeperError):
             error = encode_outcome(result)
             outcomes = [(seq, error) for seq, _ in batch]
+            if isinstance(result, StorageUnavailable):
+                # What queued up while this batch waited for the database (up to its
+                # lock timeout) gets the same answer now, not a full wait of its own.
+                if not ended and not read(0):
+                    ended = True
+                take()
+                outcomes += [(seq, error) for seq, _ in items]
+                items.clear()
+                queued = 0
         else:
             at = 0
             for seq, wire in batch:
