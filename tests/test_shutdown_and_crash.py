@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
+import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
+import httpx
+import psycopg
 import pytest
 
 from goalkeeper.store import Store
 from tests.conftest import Server
-from tests.fixtures import World
+from tests.fixtures import SPEC_GUID, World, goals_xml
 from tests.load import Load
 
 pytestmark = pytest.mark.blackbox
@@ -86,3 +91,58 @@ def test_sigkill_loses_nothing_acknowledged(
         assert store.count_fulfillments(world.account_id) == sum(stored.values())
     finally:
         restarted.stop()
+
+
+def test_requests_still_running_at_the_shutdown_timeout_answer_503_in_their_envelope(
+    store: Store, world: World, database_url: str, tmp_path: Path
+) -> None:
+    """They used to get uvicorn's plain-text 500, with a traceback in the log."""
+    log_path = tmp_path / "server.log"
+    env = {"GOALKEEPER_SHUTDOWN_TIMEOUT_SECONDS": "1"}
+    server = Server(database_url, log_path, env=env).start()
+    assert server.process is not None
+    # another client holds a lock the writer needs, longer than the shutdown timeout
+    holder: Any
+    if store.dialect == "sqlite":
+        holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    else:
+        holder = psycopg.connect(database_url)
+        holder.execute("LOCK TABLE fulfillments IN EXCLUSIVE MODE")
+    answers: dict[str, httpx.Response] = {}
+
+    def post(name: str, path: str, **kwargs: object) -> None:
+        answers[name] = httpx.post(server.base_url + path, timeout=30, **kwargs)  # type: ignore[arg-type]
+
+    posts = [
+        threading.Thread(
+            target=post, args=("xml", "/v2/Api/Goals"), kwargs={"content": goals_xml()}
+        ),
+        threading.Thread(
+            target=post,
+            args=("json", "/api/v1/fulfillments"),
+            kwargs={
+                "json": {"goal_id": 1, "message_guid": SPEC_GUID},
+                "headers": {"Authorization": f"Bearer {world.ingest_key}"},
+            },
+        ),
+    ]
+    try:
+        for thread in posts:
+            thread.start()
+        time.sleep(0.5)  # both are waiting for the writer
+        server.process.send_signal(signal.SIGTERM)
+        for thread in posts:
+            thread.join(15)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert server.process.wait(timeout=30) in (0, -signal.SIGTERM)
+    xml, json_answer = answers["xml"], answers["json"]
+    assert xml.status_code == 503 and "<ErrorMessage>" in xml.text
+    assert "Service temporarily unavailable." in xml.text
+    assert json_answer.status_code == 503
+    assert json_answer.json()["error"]["code"] == "unavailable"
+    log = log_path.read_text()
+    assert log.count("the server stopped while it was in flight") == 2
+    assert "Traceback" not in log

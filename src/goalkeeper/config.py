@@ -96,6 +96,13 @@ SETTINGS: tuple[Setting, ...] = (
         bounds=(0.001, 3600),
     ),
     Setting(
+        "shutdown_timeout_seconds",
+        float,
+        25.0,
+        "How long a stopping server lets requests in flight finish before answering them 503.",
+        bounds=(0.1, 3600),
+    ),
+    Setting(
         "batch_max",
         int,
         512,
@@ -186,6 +193,7 @@ class Config:
     max_body_bytes: int = 65536
     api_max_body_bytes: int = 4194304
     body_timeout_seconds: float = 30.0
+    shutdown_timeout_seconds: float = 25.0
     batch_max: int = 512
     batch_wait_us: int = 500
     writer: str = "process"

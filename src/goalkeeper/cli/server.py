@@ -90,7 +90,9 @@ def serve(config: Config) -> None:
         "access_log": False,  # goalkeeper logs its own access lines, with the request id
         "server_header": False,
         "log_config": None,
-        "timeout_graceful_shutdown": 10,
+        # Longer than the writer's own waits (a lock: 5 s on PostgreSQL, 10 s on SQLite),
+        # so a stop answers what is in flight; whatever still runs then answers 503.
+        "timeout_graceful_shutdown": config.shutdown_timeout_seconds,
     }
     if config.workers > 1:
         os.environ.update(config.to_environ())

@@ -9,6 +9,7 @@ own JSON API under ``/api/v1/`` included, goes to the Starlette application of
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import MutableMapping
@@ -23,11 +24,11 @@ from goalkeeper.core.keys import KeyCache
 from goalkeeper.core.ratelimit import RateLimiter
 from goalkeeper.core.writer import FulfillmentWriter, Writer
 from goalkeeper.core.writer_process import ProcessWriter
-from goalkeeper.errors import InternalError, NotFound
+from goalkeeper.errors import InternalError, NotFound, StorageUnavailable
 from goalkeeper.store import Store, open_store
 from goalkeeper.web.expertsender_read import READ_PATHS, ExpertSenderReads
 from goalkeeper.web.goals import GoalsHandler
-from goalkeeper.web.responses import Send, send_json_error, send_xml_error
+from goalkeeper.web.responses import Send, cancelled_at_stop, send_json_error, send_xml_error
 from goalkeeper.wire.body import BodyDeadlines, Receive
 
 log = logging.getLogger("goalkeeper.web")
@@ -258,6 +259,13 @@ class GuardedApp:
                     await send_xml_error(tracked_send, InternalError())
                 else:
                     await send_json_error(tracked_send, InternalError())
+        except asyncio.CancelledError:
+            cancelled_at_stop(scope, started, time.perf_counter())
+            if status == 0:
+                if group in XML_GROUPS:
+                    await send_xml_error(tracked_send, StorageUnavailable())
+                else:
+                    await send_json_error(tracked_send, StorageUnavailable())
         finally:
             self.requests.done(group, scope, status, started)
             observability.request_id.reset(token)

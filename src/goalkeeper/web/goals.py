@@ -8,6 +8,7 @@ contract gives for errors, hand the request to the group-commit writer, and answ
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import time
@@ -15,7 +16,13 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from goalkeeper.core.ingest import Ingestor
-from goalkeeper.errors import GoalkeeperError, InternalError, InvalidField, MethodNotAllowed
+from goalkeeper.errors import (
+    GoalkeeperError,
+    InternalError,
+    InvalidField,
+    MethodNotAllowed,
+    StorageUnavailable,
+)
 from goalkeeper.model import FulfillmentRequest, Source
 from goalkeeper.observability import (
     FULFILLMENTS_ACCEPTED,
@@ -24,7 +31,7 @@ from goalkeeper.observability import (
     new_request_id,
     request_id,
 )
-from goalkeeper.web.responses import CACHE_PRIVATE, Send, send_xml_error
+from goalkeeper.web.responses import CACHE_PRIVATE, Send, cancelled_at_stop, send_xml_error
 from goalkeeper.wire import expertsender as es
 from goalkeeper.wire.body import BodyDeadlines, ClientDisconnected, Receive, decode_content
 
@@ -102,6 +109,13 @@ class GoalsHandler:
             try:
                 await send_xml_error(send, InternalError(), rid_header)
                 status = 500
+            except Exception:  # the answer had already started: nothing more to say
+                pass
+        except asyncio.CancelledError:
+            cancelled_at_stop(scope, started, time.perf_counter())
+            try:
+                await send_xml_error(send, StorageUnavailable(), rid_header)
+                status = 503
             except Exception:  # the answer had already started: nothing more to say
                 pass
         finally:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -42,3 +44,23 @@ def json_error_body(error: GoalkeeperError) -> bytes:
 async def send_json_error(send: Send, error: GoalkeeperError) -> None:
     headers = [JSON_TYPE, *_extra(error)]
     await send_response(send, error.status, headers, json_error_body(error))
+
+
+_stop_log = logging.getLogger("goalkeeper.web")
+
+
+def cancelled_at_stop(scope: MutableMapping[str, Any], started: float, now: float) -> None:
+    """A request task cancelled under us: at shutdown, uvicorn cancels what is still
+    running after ``shutdown_timeout_seconds`` (nothing else cancels a request's task).
+    Take the cancellation back so the caller can still answer 503 in its envelope (not
+    uvicorn's plain 500 with a traceback), and say so in the log. The request may still
+    be written by the writer, like any request answered 503."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+    _stop_log.warning(
+        "answered 503 to %s %s: the server stopped while it was in flight (%.1f s)",
+        scope.get("method"),
+        scope.get("path"),
+        now - started,
+    )
