@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,23 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}
+
+
+def test_readiness_says_when_writes_fail_and_recovers(
+    client: TestClient, store: Store, database_url: str, immutable: list[Path]
+) -> None:
+    """Reads still work while writes fail (here: a file that cannot be written)."""
+    if store.dialect != "sqlite":
+        pytest.skip("a file made unwritable is SQLite's case")
+    path = Path(database_url.removeprefix("sqlite:///"))
+    subprocess.run(["chattr", "+i", str(path)], check=True)
+    immutable.append(path)
+    assert client.post("/v2/Api/Goals", content=goals_xml()).status_code == 503
+    unready = client.get("/readyz")
+    assert unready.status_code == 503 and "writes are failing" in unready.json()["reason"]
+    subprocess.run(["chattr", "-i", str(path)], check=True)
+    assert client.post("/v2/Api/Goals", content=goals_xml()).status_code == 201
     assert client.get("/readyz").json() == {"status": "ready"}
 
 

@@ -32,9 +32,32 @@ log = logging.getLogger("goalkeeper.writer")
 _Item = tuple[FulfillmentRequest, "asyncio.Future[WriteOutcome]"]
 
 
+class WriteHealth:
+    """Whether writes are failing: the last batch failed for storage less than ``window``
+    seconds ago and none has succeeded since. ``/readyz`` answers unready meanwhile; the
+    window lets a process that gets no traffic (taken out of a load balancer) become
+    ready again, and be tried."""
+
+    def __init__(self, window: float = 10.0):
+        self.window = window
+        self._failed_at: float | None = None
+
+    def failed(self) -> None:
+        self._failed_at = time.monotonic()
+
+    def succeeded(self) -> None:
+        self._failed_at = None
+
+    def failing(self) -> bool:
+        failed_at = self._failed_at
+        return failed_at is not None and time.monotonic() - failed_at < self.window
+
+
 class FulfillmentWriter(Protocol):
     """What the front doors need of a writer: :class:`Writer` (a thread) or
     :class:`goalkeeper.core.writer_process.ProcessWriter` (a child process)."""
+
+    health: WriteHealth
 
     def start(self) -> None: ...
 
@@ -71,6 +94,7 @@ class Writer:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.health = WriteHealth()
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -187,10 +211,13 @@ class Writer:
             if self._on_batch is not None:
                 self._on_batch(len(items), time.perf_counter() - started)
             if isinstance(outcomes, StorageUnavailable):
+                self.health.failed()
                 DATABASE_ERRORS.inc()
                 # What queued up while this batch waited for the database gets the same
                 # answer now, not a full wait of its own.
                 items += self._drain()
+            else:
+                self.health.succeeded()
             loop.call_soon_threadsafe(_resolve, [f for _, f in items], outcomes)
 
 

@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from goalkeeper import errors
-from goalkeeper.core.writer import BatchWriter
+from goalkeeper.core.writer import BatchWriter, WriteHealth
 from goalkeeper.errors import GoalkeeperError, InternalError, StorageUnavailable
 from goalkeeper.model import Channel, FulfillmentRequest, Source, Stored
 from goalkeeper.observability import DATABASE_ERRORS
@@ -160,6 +160,7 @@ class ProcessWriter:
         self._closed: asyncio.Future[None] | None = None  # the child's socket ended
         self._last_start = 0.0
         self._restart: asyncio.TimerHandle | None = None
+        self.health = WriteHealth()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -259,6 +260,7 @@ class ProcessWriter:
             return
         log.error("the writer process ended (exit code %s); starting a new one", code)
         DATABASE_ERRORS.inc()
+        self.health.failed()
         wait = max(0.0, self._last_start + _RESTART_SECONDS - time.monotonic())
         self._restart = loop.call_later(wait, self._spawn)
 
@@ -380,6 +382,9 @@ class ProcessWriter:
                 first = outcomes[0][1]
                 if type(first) is tuple and first[0] == StorageUnavailable.__name__:
                     DATABASE_ERRORS.inc()  # the whole batch failed: the database is away
+                    self.health.failed()
+                else:
+                    self.health.succeeded()
 
 
 # -- the child ---------------------------------------------------------------------------

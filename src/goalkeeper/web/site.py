@@ -73,7 +73,8 @@ def build_site(gk: Goalkeeper) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> Response:
-        """The database answers and its schema is the one this goalkeeper needs."""
+        """The database answers, its schema is the one this goalkeeper needs, and writes
+        are not failing."""
         try:
             await asyncio.wait_for(asyncio.to_thread(gk.store.ping), timeout=1.0)
         except SchemaOutdated as exc:
@@ -83,6 +84,9 @@ def build_site(gk: Goalkeeper) -> Starlette:
                 reason = exc.detail or exc.message
             else:
                 reason = "database timed out"
+            return JSONResponse({"status": "unready", "reason": reason}, status_code=503)
+        if gk.writer.health.failing():  # reads work, writes do not (a lock, a read-only file)
+            reason = "writes are failing: the last batch could not be stored (see the log)"
             return JSONResponse({"status": "unready", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready"})
 
