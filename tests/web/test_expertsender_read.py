@@ -161,6 +161,8 @@ def test_summary_statistics_group_by_goal(recorded: TestClient, world: World) ->
                                        "endDate": "2026-02-01"}, 400,
          "startDate must not be after endDate."),
         ("/v2/Api/Nothing", {"key": "admin"}, 404, "Resource not found."),
+        ("/v2/Api/Activities", {"key": "admin", "date": str(TODAY), "type": "Sends",
+                                "returnGuid": "yes"}, 400, "returnGuid must be true or false."),
     ],
 )  # fmt: skip
 def test_errors_answer_in_the_xml_envelope(
@@ -231,3 +233,14 @@ def test_read_paths_as_iis_routes_them(client: TestClient, world: World, prefix:
         f"http://testserver{prefix}SummaryStatistics/", params={"apiKey": world.admin_key}
     )
     assert statistics(summary) == [{"Sent": "3", "Goals": "0", "GoalsValue": "0"}]
+
+
+@pytest.mark.parametrize("repeated", ["date", "DATE", "apiKey", "type"])
+def test_a_parameter_given_twice_is_refused(
+    client: TestClient, world: World, repeated: str
+) -> None:
+    """Which of its values was meant is unknown: once the last one silently won."""
+    query = [("apiKey", world.admin_key), ("date", str(YESTERDAY)), ("type", "Goals")]
+    value = dict(query)[{"DATE": "date"}.get(repeated, repeated)]
+    answer = client.get("/v2/Api/Activities", params=[*query, (repeated, value)])
+    assert error_of(answer) == (400, f"{repeated} must be given only once.")

@@ -50,6 +50,26 @@ _QUEUE_CHUNKS = 4
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
+def _query(raw: bytes) -> dict[str, str]:
+    """Parameters by lower-cased name (ASP.NET binds them in any case); one given twice
+    is refused: which of its values was meant is unknown."""
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(raw.decode("latin-1")):
+        key = name.lower()
+        if key in query:
+            raise InvalidField(f"{name} must be given only once.")
+        query[key] = value
+    return query
+
+
+def _flag(text: str | None, name: str) -> bool:
+    """A boolean as .NET parses one: true or false in any case; absent or empty: false."""
+    value = (text or "").strip().lower()
+    if value not in ("", "true", "false"):
+        raise InvalidField(f"{name} must be true or false.")
+    return value == "true"
+
+
 def _date(text: str | None, name: str, required: bool = False) -> dt.date | None:
     """A day written exactly as YYYY-MM-DD; empty or absent is None (or required)."""
     if not text:
@@ -91,9 +111,7 @@ class ExpertSenderReads:
         try:
             if scope["method"] != "GET":
                 raise MethodNotAllowed("GET", "Only GET is allowed for this resource.")
-            query = {
-                k.lower(): v for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"))
-            }
+            query = _query(scope.get("query_string", b""))
             account_id = await self._authenticate(query.get("apikey", ""))
             if lower in ACTIVITIES_PATHS:
                 await self._activities(send, account_id, query)
@@ -117,7 +135,7 @@ class ExpertSenderReads:
         if kind not in ("goals", "sends"):
             raise InvalidField("type must be Goals or Sends.")
         channel = _channel(query.get("channel"))
-        with_guid = kind == "goals" or query.get("returnguid", "").strip().lower() == "true"
+        with_guid = kind == "goals" or _flag(query.get("returnguid"), "returnGuid")
         start = dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
         end = start + dt.timedelta(days=1)
         store = self.gk.store
