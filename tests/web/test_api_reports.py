@@ -151,6 +151,16 @@ def test_bad_queries_answer_400_with_their_code(
     assert answer.json()["error"]["code"] == code
 
 
+def test_an_error_does_not_echo_a_long_value_whole(client: TestClient, world: World) -> None:
+    zone = "Europe/" + "x" * 5000
+    answer = client.get(
+        "/api/v1/reports/goals", params={"tz": zone}, headers=bearer(world.admin_key)
+    )
+    message = answer.json()["error"]["message"]
+    assert answer.status_code == 400 and message.startswith("Unknown time zone 'Europe/xxx")
+    assert len(message) < 200
+
+
 def test_the_command_line_prints_the_same_report(
     recorded: TestClient, world: World, database_url: str
 ) -> None:

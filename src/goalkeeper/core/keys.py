@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from goalkeeper.errors import InvalidField
 from goalkeeper.model import ApiKey, Scope
 from goalkeeper.store import Store
+from goalkeeper.text import quoted
 
 KEY_PREFIX = "gk_"
 _MAX_KEY_LENGTH = 200
@@ -51,7 +52,7 @@ def browser_origin(origin: str) -> str:
     is ``https://shop.example``); InvalidField when no browser could send it."""
     if not (origin.isascii() and _ORIGIN.fullmatch(origin.lower())):
         raise InvalidField(
-            f"Origin {origin!r} must look like https://shop.example"
+            f"Origin {quoted(origin)} must look like https://shop.example"
             " (scheme, host and an optional port; no path)."
         )
     scheme, _, rest = origin.lower().partition("://")
@@ -62,7 +63,7 @@ def browser_origin(origin: str) -> str:
     if port:
         number = int(port)
         if not 0 < number <= 65535:
-            raise InvalidField(f"Origin {origin!r} has port {port}: ports are 1 to 65535.")
+            raise InvalidField(f"Origin {quoted(origin)} has port {port}: ports are 1 to 65535.")
         port = "" if number == _DEFAULT_PORTS[scheme] else f":{number}"
     return f"{scheme}://{host}{port}"
 

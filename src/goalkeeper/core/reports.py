@@ -32,6 +32,7 @@ from goalkeeper.model import INT64_MAX, Channel
 from goalkeeper.store import Store
 from goalkeeper.store.base import REPORT_KEYS, CounterQuery, Segment
 from goalkeeper.store.counting import BUCKET_SECONDS, BUCKETS_PER_DAY, bucket_of
+from goalkeeper.text import quoted
 
 EPOCH_DAY = dt.date(1970, 1, 1)
 ALL_TIME = Segment(0, 2**62, 0)
@@ -158,7 +159,7 @@ def parse_zone(name: str | None) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise InvalidField(
-            f"Unknown time zone {name!r}: use an IANA name such as Europe/Warsaw."
+            f"Unknown time zone {quoted(name)}: use an IANA name such as Europe/Warsaw."
         ) from None
 
 
