@@ -6,11 +6,16 @@ What a person sees in a real browser is pinned in test_dashboard_browser.py.
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import hashlib
 import io
+import sqlite3
 import time
 
+import psycopg
 from starlette.testclient import TestClient
 
+from goalkeeper.core.keys import hash_key
 from goalkeeper.store import Store
 from tests.fixtures import SMS_GUID, SPEC_GUID, World, goals_xml
 
@@ -47,8 +52,9 @@ def test_other_keys_and_forged_cookies_do_not_sign_in(client: TestClient, world:
         answer = client.post("/login", data={"key": key}, follow_redirects=False)
         assert answer.status_code == 403 if key else answer.status_code in (403, 200)
         assert "gk_session" not in answer.headers.get("set-cookie", "")
-    client.cookies.set("gk_session", "eyJoIjoiMDAifQ.forged.signature")
-    assert 'name="key"' in client.get("/").text
+    for forged in ("eyJoIjoiMDAifQ.forged.signature", f"{world.account_id}." + "A" * 43, "1"):
+        client.cookies.set("gk_session", forged)
+        assert 'name="key"' in client.get("/").text
 
 
 def test_a_revoked_key_ends_its_sessions(client: TestClient, world: World, store: Store) -> None:
@@ -70,6 +76,54 @@ def test_signing_out_clears_the_cookie(client: TestClient, world: World) -> None
     )
     assert 'name="key"' in client.get("/").text
     assert client.get("/dashboard.csv", follow_redirects=False).status_code == 303
+
+
+def test_signing_out_ends_the_session_on_the_server(
+    client: TestClient, world: World, store: Store
+) -> None:
+    """A copy of the cookie kept elsewhere stops working too."""
+    sign_in(client, world.admin_key)
+    copy = client.cookies["gk_session"]
+    client.post("/logout", follow_redirects=False)
+    client.cookies.set("gk_session", copy)
+    assert 'name="key"' in client.get("/").text
+    assert client.get("/dashboard.csv", follow_redirects=False).status_code == 303
+
+
+def test_the_database_keeps_no_session_token(
+    client: TestClient, world: World, store: Store, database_url: str
+) -> None:
+    """Only the token's hash is stored: a copy of the database makes no session."""
+    sign_in(client, world.admin_key)
+    account, token = client.cookies["gk_session"].split(".")
+    assert int(account) == world.account_id
+    rows = sessions_table(store, database_url)
+    assert len(rows) == 1
+    assert bytes(rows[0][1]) == hashlib.sha256(token.encode()).digest()  # never the token
+
+
+def test_an_expired_session_does_not_sign_in(world: World, store: Store) -> None:
+    key = store.find_api_key(hash_key(world.admin_key))
+    assert key is not None
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    store.create_session(world.account_id, b"\x01" * 32, key.id, past)
+    assert store.find_session(world.account_id, b"\x01" * 32) is None
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    store.create_session(world.account_id, b"\x02" * 32, key.id, later)
+    assert store.find_session(world.account_id, b"\x02" * 32) == key
+    assert store.find_session(world.account_id + 1, b"\x02" * 32) is None  # another account
+
+
+def sessions_table(store: Store, database_url: str) -> list[tuple[object, ...]]:
+    sql = "SELECT account_id, token_hash, key_id FROM dashboard_sessions"
+    if store.dialect == "sqlite":
+        conn = sqlite3.connect(database_url.removeprefix("sqlite:///"))
+        try:
+            return list(conn.execute(sql).fetchall())
+        finally:
+            conn.close()
+    with psycopg.connect(database_url) as pg:
+        return list(pg.execute(sql).fetchall())
 
 
 def test_an_empty_account_says_what_to_do_next(client: TestClient, world: World) -> None:

@@ -253,6 +253,15 @@ class Store(Protocol):
     def recipients_between(
         self, account_id: int, start: dt.datetime, end: dt.datetime, channel: Channel | None
     ) -> Iterator[Recipient]: ...
-    def secret(self, name: str) -> str:
-        """A random secret shared by every process on this database, made on first use."""
+    # dashboard sessions (the token itself is never stored, only its SHA-256)
+    def create_session(
+        self, account_id: int, token_hash: bytes, key_id: int, expires_at: dt.datetime
+    ) -> None:
+        """Store a new session; expired sessions of the account are deleted on the way."""
         ...
+
+    def find_session(self, account_id: int, token_hash: bytes) -> ApiKey | None:
+        """The key of an unexpired session whose key is still active; else None."""
+        ...
+
+    def delete_session(self, account_id: int, token_hash: bytes) -> None: ...

@@ -204,6 +204,41 @@ class PostgresStore(PostgresFulfillments):
         )
         return {origin for (text,) in rows for origin in str(text).split()}
 
+    def create_session(
+        self, account_id: int, token_hash: bytes, key_id: int, expires_at: dt.datetime
+    ) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "DELETE FROM dashboard_sessions WHERE account_id = %s AND expires_at <= now()",
+                (account_id,),
+            )
+            conn.execute(
+                "INSERT INTO dashboard_sessions (account_id, token_hash, key_id, created_at,"
+                " expires_at) VALUES (%s, %s, %s, now(), %s)",
+                (account_id, token_hash, key_id, expires_at),
+            )
+
+    def find_session(self, account_id: int, token_hash: bytes) -> ApiKey | None:
+        row = self._one(
+            "SELECT k.id, k.account_id, k.prefix, k.scope, k.origins, k.rate_limit"
+            " FROM dashboard_sessions s JOIN api_keys k ON k.id = s.key_id"
+            " WHERE s.account_id = %s AND s.token_hash = %s AND s.expires_at > now()"
+            " AND k.revoked_at IS NULL",
+            (account_id, token_hash),
+        )
+        if row is None:
+            return None
+        return ApiKey(
+            int(row[0]), int(row[1]), row[2], Scope(row[3]), tuple(row[4].split()), row[5]
+        )
+
+    def delete_session(self, account_id: int, token_hash: bytes) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "DELETE FROM dashboard_sessions WHERE account_id = %s AND token_hash = %s",
+                (account_id, token_hash),
+            )
+
     def revoke_api_key(self, prefix: str) -> bool:
         with self._transaction() as conn:
             cur = conn.execute(

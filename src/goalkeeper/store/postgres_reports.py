@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -169,17 +168,6 @@ class PostgresReports(CounterReads):
             params.append(channel.value)
         for r in self._all(sql + " ORDER BY sent_at, guid", params):
             yield Recipient(r[0], int(r[1]), int(r[2]), r[3], Channel(r[4]), r[5], r[6])
-
-    def secret(self, name: str) -> str:
-        with self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO secrets (name, value, created_at) VALUES (%s, %s, now())"
-                " ON CONFLICT (name) DO NOTHING",
-                (name, secrets.token_urlsafe(32)),
-            )
-            row = conn.execute("SELECT value FROM secrets WHERE name = %s", (name,)).fetchone()
-        assert row is not None
-        return str(row[0])
 
     # -- rebuilding from the raw rows ---------------------------------------------------
 

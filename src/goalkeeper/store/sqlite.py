@@ -254,6 +254,44 @@ class SqliteStore(SqliteFulfillments):
         )
         return {origin for (text,) in rows for origin in text.split()}
 
+    def create_session(
+        self, account_id: int, token_hash: bytes, key_id: int, expires_at: dt.datetime
+    ) -> None:
+        now = ts(utcnow())
+        with self._write() as conn:
+            conn.execute(
+                "DELETE FROM dashboard_sessions WHERE account_id = ? AND expires_at <= ?",
+                (account_id, now),
+            )
+            conn.execute(
+                "INSERT INTO dashboard_sessions (account_id, token_hash, key_id, created_at,"
+                " expires_at) VALUES (?, ?, ?, ?, ?)",
+                (account_id, token_hash, key_id, now, ts(expires_at)),
+            )
+
+    def find_session(self, account_id: int, token_hash: bytes) -> ApiKey | None:
+        row = (
+            self._read()
+            .execute(
+                "SELECT k.id, k.account_id, k.prefix, k.scope, k.origins, k.rate_limit"
+                " FROM dashboard_sessions s JOIN api_keys k ON k.id = s.key_id"
+                " WHERE s.account_id = ? AND s.token_hash = ? AND s.expires_at > ?"
+                " AND k.revoked_at IS NULL",
+                (account_id, token_hash, ts(utcnow())),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return ApiKey(row[0], row[1], row[2], Scope(row[3]), tuple(row[4].split()), row[5])
+
+    def delete_session(self, account_id: int, token_hash: bytes) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "DELETE FROM dashboard_sessions WHERE account_id = ? AND token_hash = ?",
+                (account_id, token_hash),
+            )
+
     def revoke_api_key(self, prefix: str) -> bool:
         with self._write() as conn:
             cur = conn.execute(

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import secrets
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from goalkeeper.model import Channel, Counting, Recipient, utcnow
+from goalkeeper.model import Channel, Counting, Recipient
 from goalkeeper.store.base import (
     FulfillmentRow,
     RebuildResult,
@@ -218,19 +217,6 @@ class SqliteReports(CounterReads):
             yield Recipient(
                 uuid.UUID(bytes=r[0]), r[1], r[2], r[3], Channel(r[4]), parse_ts(r[5]), r[6]
             )
-
-    def secret(self, name: str) -> str:
-        row = self._read().execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()
-        if row is not None:
-            return str(row[0])
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (name) DO NOTHING",
-                (name, secrets.token_urlsafe(32), ts(utcnow())),
-            )
-            row = conn.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()
-        return str(row[0])
 
     # -- rebuilding from the raw rows ---------------------------------------------------
 

@@ -1,10 +1,11 @@
 """The dashboard at ``/``: sign in with an admin key, then read the goal report in a browser.
 
 Server-rendered HTML (Jinja2 templates in ``web/templates``), an SVG chart drawn here,
-and two small assets in ``web/static``; nothing is loaded from anywhere else. A signed
-session cookie (HttpOnly, SameSite=Lax, Secure over HTTPS) names the key that signed in;
-every request checks that key is still an active admin key, so revoking it ends its
-sessions. The signing secret lives in the database, so every process shares it.
+and two small assets in ``web/static``; nothing is loaded from anywhere else. A session
+cookie (HttpOnly, SameSite=Lax, Secure over HTTPS) names a session kept in the database
+(:class:`Sessions`), so every process shares it and signing out ends it; every request
+checks that the key that signed in is still an active admin key, so revoking it ends
+its sessions.
 """
 
 from __future__ import annotations
@@ -12,19 +13,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import hashlib
 import importlib.resources
+import secrets
 import zoneinfo
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import itsdangerous
 import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from goalkeeper.core.keys import IssuedKey, create_key, hash_key
+from goalkeeper.core.keys import IssuedKey, create_key
 from goalkeeper.core.reports import (
     Report,
     ReportRequest,
@@ -34,7 +36,7 @@ from goalkeeper.core.reports import (
     resolve_range,
 )
 from goalkeeper.errors import GoalkeeperError, InvalidField
-from goalkeeper.model import Scope
+from goalkeeper.model import ApiKey, Scope
 from goalkeeper.web.chart import Point, series_svg
 from goalkeeper.wire.body import ClientDisconnected
 
@@ -71,34 +73,48 @@ class Session:
 
 
 class Sessions:
-    """Signed session cookies; the signing secret is read from the store once."""
+    """Server-side sessions. The cookie is ``<account id>.<random token>``; the database
+    keeps only the token's SHA-256, so neither a copy of the database nor a cookie's
+    text can make another session. Signing out deletes the session; revoking its key
+    or the end of ``SESSION_SECONDS`` ends it too."""
 
     def __init__(self, gk: Goalkeeper):
         self._gk = gk
-        self._serializer: itsdangerous.URLSafeTimedSerializer | None = None
 
-    def _signer(self) -> itsdangerous.URLSafeTimedSerializer:
-        if self._serializer is None:
-            secret = self._gk.store.secret("dashboard-session")
-            self._serializer = itsdangerous.URLSafeTimedSerializer(secret, salt="gk-dashboard")
-        return self._serializer
-
-    def issue(self, key_hash: bytes) -> str:
-        return str(self._signer().dumps({"h": key_hash.hex()}))
+    def issue(self, record: ApiKey) -> str:
+        token = secrets.token_urlsafe(32)
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=SESSION_SECONDS)
+        self._gk.store.create_session(record.account_id, _token_hash(token), record.id, expires)
+        return f"{record.account_id}.{token}"
 
     def check(self, cookie: str | None) -> Session | None:
         """The session of a cookie whose key is still an active admin key; else None."""
-        if not cookie:
+        parts = _cookie_parts(cookie)
+        if parts is None:
             return None
-        try:
-            data = self._signer().loads(cookie, max_age=SESSION_SECONDS)
-            key_hash = bytes.fromhex(str(data["h"]))
-        except (itsdangerous.BadData, KeyError, TypeError, ValueError):
-            return None
-        record = self._gk.store.find_api_key(key_hash)
+        record = self._gk.store.find_session(*parts)
         if record is None or record.scope is not Scope.ADMIN:
             return None
         return Session(record.account_id, record.prefix)
+
+    def end(self, cookie: str | None) -> None:
+        parts = _cookie_parts(cookie)
+        if parts is not None:
+            self._gk.store.delete_session(*parts)
+
+
+def _token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode("ascii")).digest()
+
+
+def _cookie_parts(cookie: str | None) -> tuple[int, bytes] | None:
+    """(account id, token hash) of a cookie shaped as :class:`Sessions` makes them."""
+    account, _, token = (cookie or "").partition(".")
+    if not (account.isascii() and account.isdigit() and len(account) <= 18):
+        return None
+    if not (token.isascii() and 20 <= len(token) <= 64):
+        return None
+    return int(account), _token_hash(token)
 
 
 def _templates() -> jinja2.Environment:
@@ -252,7 +268,7 @@ def routes(gk: Goalkeeper) -> list[BaseRoute]:
         response = RedirectResponse("/", status_code=303, headers=SECURITY_HEADERS)
         response.set_cookie(
             COOKIE,
-            await asyncio.to_thread(sessions.issue, hash_key(key)),
+            await asyncio.to_thread(sessions.issue, record),
             max_age=SESSION_SECONDS,
             httponly=True,
             samesite="lax",
@@ -262,9 +278,10 @@ def routes(gk: Goalkeeper) -> list[BaseRoute]:
         return response
 
     async def logout(request: Request) -> Response:
-        """Sign out: the cookie is cleared."""
+        """Sign out: the session ends on the server, and the cookie is cleared."""
         if cross_site(request):
             return RedirectResponse("/", status_code=303, headers=SECURITY_HEADERS)
+        await asyncio.to_thread(sessions.end, request.cookies.get(COOKIE))
         response = RedirectResponse("/", status_code=303, headers=SECURITY_HEADERS)
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")
         return response
