@@ -137,6 +137,7 @@ def test_database_outage_answers_503_fast_then_recovers_losing_nothing(
             unready = [readyz(server.base_url) for _ in range(5)]
             time.sleep(2.5)  # past the key cache: lookups hit the stopped server as well
             unready += [readyz(server.base_url) for _ in range(5)]
+            reason = httpx.get(server.base_url + "/readyz", timeout=10).json()["reason"]
             alive = httpx.get(server.base_url + "/healthz", timeout=10).status_code
             api = httpx.get(  # the JSON API answers in its own envelope
                 server.base_url + "/api/v1/goals",
@@ -157,6 +158,9 @@ def test_database_outage_answers_503_fast_then_recovers_losing_nothing(
 
     assert all(status == 503 and took < ANSWER_WITHIN for status, took in unready), unready
     assert alive == 200  # unready, yet alive: a balancer drains it, nobody restarts it
+    # the cause goes to the log, not to whoever asks /readyz (no host, no port)
+    assert reason == "database unavailable (the log says why)"
+    assert "unready: database unavailable: " in (tmp_path / "server.log").read_text()
     assert api.status_code == 503 and api.headers["retry-after"] == "1"
     # The cause (here the database's host and port) is for the log, not for clients.
     assert api.json()["error"] == {

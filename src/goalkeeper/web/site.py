@@ -6,6 +6,7 @@ Errors of the family render as ``{"error": {"status", "code", "message"}}``.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
@@ -28,6 +29,8 @@ from goalkeeper.web.responses import json_error_body
 
 if TYPE_CHECKING:
     from goalkeeper.web.app import Goalkeeper
+
+log = logging.getLogger("goalkeeper.web")
 
 
 def error_response(error: GoalkeeperError) -> Response:
@@ -80,10 +83,11 @@ def build_site(gk: Goalkeeper) -> Starlette:
         except SchemaOutdated as exc:
             return JSONResponse({"status": "unready", "reason": str(exc)}, status_code=503)
         except (GoalkeeperError, TimeoutError) as exc:
-            if isinstance(exc, GoalkeeperError):
-                reason = exc.detail or exc.message
-            else:
-                reason = "database timed out"
+            # The cause (a host and port, a file's path) goes to the log only: /readyz
+            # answers anyone who can reach it.
+            detail = (exc.detail or exc.message) if isinstance(exc, GoalkeeperError) else None
+            log.warning("unready: %s", detail or "the database did not answer within 1 s")
+            reason = "database unavailable (the log says why)"
             return JSONResponse({"status": "unready", "reason": reason}, status_code=503)
         if gk.writer.health.failing():  # reads work, writes do not (a lock, a read-only file)
             reason = "writes are failing: the last batch could not be stored (see the log)"
