@@ -221,3 +221,12 @@ def test_a_trailing_slash_answers_404_in_the_envelope_not_a_redirect(
         method, path, headers=bearer(world.admin_key), json={}, follow_redirects=False
     )
     assert (response.status_code, error_of(response)["code"]) == (404, "not_found")
+
+
+def test_api_answers_are_neither_cached_nor_sniffed(client: TestClient, world: World) -> None:
+    for path in ("/api/v1/goals", "/api/v1/goals/999", "/api/v1/reports/goals"):
+        answer = client.get(path, headers=bearer(world.admin_key))
+        assert answer.headers["cache-control"] == "no-store", path
+        assert answer.headers["x-content-type-options"] == "nosniff", path
+    refused = client.get("/api/v1/goals")  # no key: the error is private as well
+    assert refused.status_code == 401 and refused.headers["cache-control"] == "no-store"

@@ -207,6 +207,9 @@ class RequestLog:
             )
 
 
+_API_HEADERS = [(b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff")]
+
+
 class GuardedApp:
     """The outermost layer: request id, metrics, access log, and the last-resort 500.
 
@@ -243,11 +246,15 @@ class GuardedApp:
         status = 0
         started = time.perf_counter()
 
+        extra = [(b"x-request-id", rid.encode())]
+        if group == "api":  # an account's data: no cache keeps it, no browser sniffs it
+            extra += _API_HEADERS
+
         async def tracked_send(message: MutableMapping[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid.encode())]
+                message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         try:
