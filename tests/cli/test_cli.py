@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -332,7 +333,11 @@ def test_recipients_import_ndjson_onto_one_message(
         ),
         (
             CSV + "C7015756-95F3-4509-8C6C-759FEEC48F92,Welcome,x,Email,yesterday\n",
-            "line 5: sent_at 'yesterday'",
+            "line 5: sent_at must be RFC 3339 with an offset",
+        ),
+        (  # an ISO week date: Python's fromisoformat takes it, RFC 3339 does not
+            CSV + "C7015756-95F3-4509-8C6C-759FEEC48F92,Welcome,x,Email,2026-W48-5T09:00Z\n",
+            "line 5: sent_at must be RFC 3339 with an offset",
         ),
         (
             CSV + "C7015756-95F3-4509-8C6C-759FEEC48F92,Welcome,x,Email,1969-12-31T23:00:00Z\n",
@@ -346,7 +351,11 @@ def test_recipients_import_ndjson_onto_one_message(
             CSV + "C7015756-95F3-4509-8C6C-759FEEC48F92,Wel\x00come,dave,Email,\n",
             "line 5: message must not contain the NUL character",
         ),
-        ("guid,message,subscriber,channel,color\n", "line 1: unknown column(s): color"),
+        (
+            "guid,message,subscriber,channel,color\n",
+            "line 1: the first line must name the columns, among guid, message, subscriber,"
+            " channel, sent_at, list; it names 'color'",
+        ),
     ],
 )
 def test_recipients_import_bad_record_imports_nothing(
@@ -515,41 +524,44 @@ def test_recipients_import_of_a_directory_says_it_is_one(
     assert err == f"goalkeeper: error: {tmp_path} is a directory: give the send log's file name\n"
 
 
-def test_an_interrupted_import_says_how_far_it_got_and_how_to_finish(
-    capsys: pytest.CaptureFixture[str],
-    db: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+def test_an_interrupted_import_says_exactly_how_far_it_got_and_how_to_finish(
+    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
 ) -> None:
-    from goalkeeper.core import imports
-
+    """Ctrl-C (a real SIGINT) stops after the chunk being written: the count it reports
+    is the count stored, and the same import run again finishes the job."""
     account = str(init(capsys, db)["account_id"])
     path = tmp_path / "sends.csv"
-    path.write_text(CSV)
-    write = imports.import_records
-
-    def interrupted_after_first_chunk(*args: Any) -> imports.ImportResult:
-        *head, progress = args
-
-        def tick(n: int) -> None:
-            progress(n)
-            raise KeyboardInterrupt  # as Ctrl-C would, once the first chunk is committed
-
-        return write(*head, tick)
-
-    monkeypatch.setattr(imports, "CHUNK", 2)
-    monkeypatch.setattr(imports, "import_records", interrupted_after_first_chunk)
-    code, out, err = run(
-        capsys, "recipients", "import", str(path), "--database", db, "--account", account
-    )
-    assert (code, out) == (130, "")
-    assert err == (
-        "sends.csv: interrupted: the first 2 of 3 records are registered; run the same"
-        " import again to register the rest (it skips GUIDs already registered)\n"
-    )
-    monkeypatch.setattr(imports, "import_records", write)
+    records = 60_000
+    with path.open("w") as out:
+        out.write("guid,message,subscriber,channel\n")
+        for i in range(records):
+            out.write(f"{uuid.UUID(int=i + 1)},Welcome,s{i},Email\n")
+    command = [sys.executable, "-m", "goalkeeper", "recipients", "import", str(path),
+               "--database", db, "--account", account]  # fmt: skip
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = open_store(db)
+    try:
+        deadline = time.monotonic() + 30
+        while store.count_recipients(int(account)) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+        stored = store.count_recipients(int(account))
+    finally:
+        if child.poll() is None:
+            child.kill()
+        store.close()
+    assert (child.returncode, out) == (130, "")
+    assert 0 < stored < records, "interrupted too late to show anything"
+    assert err.endswith(
+        f"sends.csv: interrupted: the first {stored:,} of {records:,} records are registered;"
+        " run the same import again to register the rest (it skips GUIDs already registered)\n"
+    ), err
     code, out, _ = run(
         capsys, "recipients", "import", str(path), "--database", db, "--account", account
     )
     assert code == 0
-    assert out == "3 records: 1 registered, 2 already registered, 1 messages created\n"
+    assert out == (
+        f"{records} records: {records - stored} registered, {stored} already registered,"
+        " 0 messages created\n"
+    )

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import io
+import contextlib
+import shutil
+import signal
 import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from goalkeeper.cli import CliError, emit_json, open_checked, open_database
 from goalkeeper.config import Config, setting_named
@@ -164,31 +169,52 @@ def run_goals_create(args: argparse.Namespace, config: Config) -> int:
 
 
 def run_import(args: argparse.Namespace, config: Config) -> int:
+    with _send_log(args.file) as (path, name):
+        return _import(args, config, path, name)
+
+
+@contextlib.contextmanager
+def _send_log(file: str) -> Iterator[tuple[Path, str]]:
+    """The send log as a file on disk, read twice (checked, then written) and never held
+    in memory whole; standard input is spooled to a temporary file first."""
+    if file != "-":
+        path = Path(file)
+        if path.is_dir():
+            raise CliError(f"{file} is a directory: give the send log's file name")
+        if not path.is_file():
+            raise CliError(f"{file}: no such file")
+        yield path, path.name
+        return
+    with tempfile.NamedTemporaryFile(prefix="goalkeeper-import-") as spool:
+        shutil.copyfileobj(sys.stdin.buffer, spool, 1 << 20)
+        spool.flush()
+        yield Path(spool.name), "stdin"
+
+
+def _open_log(path: Path) -> IO[str]:
+    # newline="": the csv module reads line ends inside quoted fields itself
+    return path.open(encoding="utf-8-sig", newline="")
+
+
+def _import(args: argparse.Namespace, config: Config, path: Path, name: str) -> int:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        SpinnerColumn,
         TextColumn,
         TimeRemainingColumn,
     )
 
-    if args.file == "-":
-        data = sys.stdin.buffer.read()
-        name = "stdin"
-    else:
-        path = Path(args.file)
-        if path.is_dir():
-            raise CliError(f"{args.file} is a directory: give the send log's file name")
-        if not path.is_file():
-            raise CliError(f"{args.file}: no such file")
-        data = path.read_bytes()
-        name = path.name
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CliError(f"{name}: not UTF-8 (byte {exc.start})") from None
-    fmt = args.format or imports.detect_format(name, text[:200])
+    with _open_log(path) as log:
+        try:
+            head = log.read(200)
+        except UnicodeDecodeError:
+            raise CliError(f"{name}: not UTF-8") from None
+    fmt = args.format or imports.detect_format(name, head)
+    console = Console(stderr=True)
+    quiet = args.json or not sys.stderr.isatty()
     store = open_checked(config)
     try:
         if args.account not in store.account_ids():
@@ -199,22 +225,42 @@ def run_import(args: argparse.Namespace, config: Config) -> int:
             if message is None:
                 raise CliError(f"message {args.message} does not exist in account {args.account}")
         try:
-            total = imports.check_file(io.StringIO(text), fmt, message)
+            with (
+                Progress(
+                    SpinnerColumn(),
+                    TextColumn("checking {task.completed:,} records"),
+                    disable=quiet,
+                    console=console,
+                    transient=True,
+                ) as checking,
+                _open_log(path) as log,
+            ):
+                task = checking.add_task("check", total=None)
+                total = imports.check_file(
+                    log, fmt, message, lambda n: checking.update(task, completed=n)
+                )
         except imports.ImportFailed as exc:
             lines = "\n  ".join(exc.errors)
             raise CliError(
                 f"{name}: nothing imported, fix these records first:\n  {lines}"
             ) from None
-        with Progress(
-            TextColumn("importing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            disable=args.json or not sys.stderr.isatty(),
-            console=Console(stderr=True),
-        ) as progress:
+        except KeyboardInterrupt:
+            print(f"{name}: interrupted while checking: nothing imported", file=sys.stderr)
+            raise
+        written = 0
+        with (
+            Progress(
+                TextColumn("importing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                disable=quiet,
+                console=console,
+            ) as progress,
+            _open_log(path) as log,
+            _stop_on_interrupt(name) as stop,
+        ):
             task = progress.add_task("import", total=total)
-            written = 0
 
             def advance(n: int) -> None:
                 nonlocal written
@@ -223,14 +269,23 @@ def run_import(args: argparse.Namespace, config: Config) -> int:
 
             try:
                 result = imports.import_records(
-                    store, args.account, io.StringIO(text), fmt, message, advance
+                    store, args.account, log, fmt, message, advance, stop
                 )
-            except KeyboardInterrupt:
+            except imports.ImportStopped as stopped:
                 progress.stop()
                 print(
-                    f"{name}: interrupted: the first {written:,} of {total:,} records are"
-                    " registered; run the same import again to register the rest (it skips"
-                    " GUIDs already registered)",
+                    f"{name}: interrupted: the first {stopped.result.records:,} of {total:,}"
+                    " records are registered; run the same import again to register the rest"
+                    " (it skips GUIDs already registered)",
+                    file=sys.stderr,
+                )
+                raise KeyboardInterrupt from None
+            except KeyboardInterrupt:  # a second Ctrl-C: stopped at once, within a chunk
+                progress.stop()
+                print(
+                    f"{name}: interrupted: at least the first {written:,} of {total:,} records"
+                    " are registered; run the same import again to register the rest (it"
+                    " skips GUIDs already registered)",
                     file=sys.stderr,
                 )
                 raise
@@ -263,3 +318,27 @@ def run_import(args: argparse.Namespace, config: Config) -> int:
     if len(result.taken) > imports.MAX_ERRORS:
         print(f"{name}: and {len(result.taken) - imports.MAX_ERRORS:,} more", file=sys.stderr)
     return 1
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt(name: str) -> Iterator[Callable[[], bool]]:
+    """The first Ctrl-C asks the import to stop after the chunk being written, so what
+    it reports is exact; a second one stops it at once."""
+    asked = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield asked.is_set  # signals reach the main thread only
+        return
+
+    def first(_signum: int, _frame: object) -> None:
+        asked.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print(
+            f"{name}: stopping after the current chunk (Ctrl-C again to stop at once)",
+            file=sys.stderr,
+        )
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield asked.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)

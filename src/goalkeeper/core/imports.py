@@ -28,7 +28,7 @@ from goalkeeper.errors import GoalkeeperError, InvalidField
 from goalkeeper.guid import format_guid, parse_guid
 from goalkeeper.model import Channel, Message, Recipient
 from goalkeeper.store import Store
-from goalkeeper.wire.json_api import storable
+from goalkeeper.wire.json_api import storable, timestamp
 
 CHUNK = 5000
 MAX_ERRORS = 10
@@ -39,6 +39,15 @@ class ImportFailed(Exception):
     def __init__(self, errors: list[str]):
         self.errors = errors
         super().__init__("\n".join(errors))
+
+
+class ImportStopped(Exception):
+    """The import stopped between two chunks when asked to: ``result`` is what was
+    written, exactly."""
+
+    def __init__(self, result: ImportResult):
+        self.result = result
+        super().__init__(f"stopped after {result.records} records")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,30 +87,44 @@ def _raw_records(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, Any
     """(line number, record or the reason it cannot be read) for each record."""
     if fmt == "csv":
         reader = csv.DictReader(stream)
-        if reader.fieldnames is None:
-            return
-        unknown = [f for f in reader.fieldnames if f not in FIELDS]
-        if unknown:
-            yield 1, f"unknown column(s): {', '.join(unknown)}"
-            return
-        for row in reader:
-            if None in row:
-                yield reader.line_num, "more values than columns"
-            else:
-                yield reader.line_num, dict(row)
-        return
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
         try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield number, f"not valid JSON ({exc.msg})"
-            continue
-        if not isinstance(value, dict):
-            yield number, "each line must be a JSON object"
-            continue
-        yield number, value
+            if reader.fieldnames is None:
+                return
+            unknown = [f for f in reader.fieldnames if f not in FIELDS]
+            if unknown:
+                yield (
+                    1,
+                    (
+                        f"the first line must name the columns, among {', '.join(FIELDS)};"
+                        f" it names {', '.join(repr(f[:40]) for f in unknown[:3])}"
+                        + (" and more" if len(unknown) > 3 else "")
+                    ),
+                )
+                return
+            for row in reader:
+                if None in row:
+                    yield reader.line_num, "more values than columns"
+                else:
+                    yield reader.line_num, dict(row)
+        except UnicodeDecodeError:
+            yield reader.line_num + 1, "not UTF-8"
+        return
+    number = 0
+    try:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, f"not valid JSON ({exc.msg})"
+                continue
+            if not isinstance(value, dict):
+                yield number, "each line must be a JSON object"
+                continue
+            yield number, value
+    except UnicodeDecodeError:
+        yield number + 1, "not UTF-8"
 
 
 def _text(record: dict[str, Any], name: str) -> str | None:
@@ -141,12 +164,7 @@ def _record(line: int, raw: dict[str, Any], message: Message | None) -> Record:
     sent_text = _text(raw, "sent_at")
     sent_at = None
     if sent_text is not None:
-        try:
-            sent_at = dt.datetime.fromisoformat(sent_text.replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidField(f"sent_at {sent_text[:40]!r} is not an RFC 3339 time") from None
-        if sent_at.tzinfo is None:
-            raise InvalidField("sent_at needs a time zone offset (e.g. 2026-11-27T10:00:00Z)")
+        sent_at = timestamp(sent_text, "sent_at")  # as the JSON API reads it
         check_sent_at(sent_at)
     return Record(
         line,
@@ -171,8 +189,14 @@ def read_records(stream: IO[str], fmt: str, message: Message | None) -> Iterator
             yield f"line {line}: {exc.message}"
 
 
-def check_file(stream: IO[str], fmt: str, message: Message | None) -> int:
-    """Validate every record; ImportFailed names the first bad lines. Returns the count."""
+def check_file(
+    stream: IO[str],
+    fmt: str,
+    message: Message | None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Validate every record; ImportFailed names the first bad lines. Returns the count;
+    ``progress`` gets the count so far every 10,000 records."""
     errors: list[str] = []
     count = 0
     for item in read_records(stream, fmt, message):
@@ -182,6 +206,8 @@ def check_file(stream: IO[str], fmt: str, message: Message | None) -> int:
                 break
         else:
             count += 1
+            if progress and not count % 10_000:
+                progress(count)
     if errors:
         raise ImportFailed(errors)
     return count
@@ -194,8 +220,13 @@ def import_records(
     fmt: str,
     message: Message | None = None,
     progress: Callable[[int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> ImportResult:
-    """Write the (already checked) records in chunks; ``progress`` gets each chunk's size."""
+    """Write the (already checked) records in chunks; ``progress`` gets each chunk's size.
+
+    ``stop`` is asked after each chunk: when it says so, ImportStopped carries what was
+    written, so an interrupted import reports it exactly.
+    """
     result = ImportResult()
     messages: dict[tuple[str, Channel], Message] = {}
     now = dt.datetime.now(dt.UTC)
@@ -242,6 +273,8 @@ def import_records(
         result.records += 1
         if len(chunk) >= CHUNK:
             flush()
+            if stop is not None and stop():
+                raise ImportStopped(result)
     if chunk:
         flush()
     return result
