@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -137,6 +138,18 @@ REFUSED: dict[str, Refused] = {
         lambda gk: gk.add_recipients(1, [("subscriber-1", GUID)]),  # type: ignore[list-item]
         ArgumentTypeError,
     ),
+    "bytes as a GUID": (
+        lambda gk: gk.personalize(1, "x", uuid.UUID(GUID).bytes),  # type: ignore[arg-type]
+        ArgumentTypeError,
+    ),
+    "an int as a recipient's GUID": (
+        lambda gk: gk.add_recipients(1, [{"subscriber_id": "s", "guid": 7}]),  # type: ignore[dict-item]
+        ArgumentTypeError,
+    ),
+    "an int as the XML method's GUID": (
+        lambda gk: gk.fulfill_goal(2, 12345),  # type: ignore[arg-type]
+        ArgumentTypeError,
+    ),
 }
 
 
@@ -180,3 +193,22 @@ def test_valid_arguments_still_go_through() -> None:
         "/base/v2/Api/Goals",
     ]
     assert b"2025-03-01T12:00:00+00:00" in server.requests[1].content
+
+
+def test_a_guid_may_be_a_uuid() -> None:
+    sent: list[httpx.Request] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"content": "", "recipients": [], "results": [{}]})
+
+    guid = uuid.UUID(GUID)
+    with Client(
+        "https://gk.test", "gk_ab12cd34_s3cr3t", transport=httpx.MockTransport(server)
+    ) as gk:
+        gk.personalize(1, "x *[message_guid]*", guid)
+        gk.add_recipients(1, [{"subscriber_id": "s", "guid": guid}])
+        gk.record_fulfillment(1, guid)
+        gk.record_fulfillments([{"goal_id": 1, "message_guid": guid}])
+        gk.fulfill_goal(2, guid)
+    assert len(sent) == 5 and all(str(guid).encode() in r.content for r in sent)

@@ -164,6 +164,15 @@ def _text(value: object, name: str) -> str:
     return value
 
 
+def _guid(value: object, name: str) -> str:
+    """A MessageGuid argument: its text as given, or a uuid.UUID's canonical form."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"{name} must be a str or uuid.UUID, not {type(value).__name__}")
+    return value
+
+
 def _json(response: httpx.Response) -> Json:
     value = response.json()
     assert isinstance(value, dict)
@@ -211,7 +220,7 @@ def _header_key(key: str) -> str:
 def fulfill_goal(
     api_key: str,
     goal_id: int,
-    message_guid: str,
+    message_guid: str | uuid.UUID,
     value: int,
     channel: str | None,
     idempotency_key: str,
@@ -220,7 +229,7 @@ def fulfill_goal(
     data = (
         f"<GoalId>{_whole(goal_id, 'goal_id')}</GoalId>"
         f"<GoalValue>{_whole(value, 'value')}</GoalValue>"
-        f"<MessageGuid>{escape(str(message_guid))}</MessageGuid>"
+        f"<MessageGuid>{escape(_guid(message_guid, 'message_guid'))}</MessageGuid>"
     )
     if channel is not None:
         data += f"<Channel>{escape(_text(channel, 'channel'))}</Channel>"
@@ -292,7 +301,7 @@ def get_message(message_id: int) -> Call[Json]:
 
 
 def add_recipients(
-    message_id: int, recipients: Sequence[str | Mapping[str, str]]
+    message_id: int, recipients: Sequence[str | Mapping[str, str | uuid.UUID]]
 ) -> Call[list[Json]]:
     if isinstance(recipients, str | Mapping):
         raise ArgumentTypeError("recipients must be a list of subscriber ids or dicts, not one")
@@ -302,7 +311,10 @@ def add_recipients(
             raise ArgumentTypeError(
                 f"recipients[{n}] must be a subscriber id (str) or a dict, not {type(r).__name__}"
             )
-        items.append({"subscriber_id": r} if isinstance(r, str) else dict(r))
+        item = {"subscriber_id": r} if isinstance(r, str) else dict(r)
+        if "guid" in item:
+            item["guid"] = _guid(item["guid"], f"recipients[{n}]['guid']")
+        items.append(item)
     # Only a call that names every GUID is safe to repeat (the registry keeps the first).
     repeatable = all("guid" in item for item in items)
     return Call(
@@ -314,19 +326,19 @@ def add_recipients(
     )
 
 
-def personalize(message_id: int, content: str, guid: str) -> Call[str]:
+def personalize(message_id: int, content: str, guid: str | uuid.UUID) -> Call[str]:
     return Call(
         "POST",
         f"/api/v1/messages/{_whole(message_id, 'message_id')}/personalize",
         _field("content"),
-        json={"content": content, "guid": guid},
+        json={"content": content, "guid": _guid(guid, "guid")},
         repeatable=True,
     )
 
 
 def fulfillment_item(
     goal_id: int,
-    message_guid: str,
+    message_guid: str | uuid.UUID,
     value: int | None = None,
     channel: str | None = None,
     idempotency_key: str | None = None,
@@ -336,7 +348,7 @@ def fulfillment_item(
     return _clean(
         {
             "goal_id": goal_id,
-            "message_guid": message_guid,
+            "message_guid": _guid(message_guid, "message_guid"),
             "value": value,
             "channel": channel,
             "idempotency_key": idempotency_key or new_idempotency_key(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -97,7 +98,7 @@ class Client:
     def fulfill_goal(
         self,
         goal_id: int,
-        message_guid: str,
+        message_guid: str | uuid.UUID,
         value: int = 0,
         channel: str | None = None,
         idempotency_key: str | None = None,
@@ -140,18 +141,18 @@ class Client:
         return self._run(_base.get_message(message_id))
 
     def add_recipients(
-        self, message_id: int, recipients: Sequence[str | Mapping[str, str]]
+        self, message_id: int, recipients: Sequence[str | Mapping[str, str | uuid.UUID]]
     ) -> list[Json]:
         """Register sends: subscriber ids (a GUID is issued) or {"subscriber_id", "guid"}."""
         return self._run(_base.add_recipients(message_id, recipients))
 
-    def personalize(self, message_id: int, content: str, guid: str) -> str:
+    def personalize(self, message_id: int, content: str, guid: str | uuid.UUID) -> str:
         return self._run(_base.personalize(message_id, content, guid))
 
     def record_fulfillment(
         self,
         goal_id: int,
-        message_guid: str,
+        message_guid: str | uuid.UUID,
         value: int | None = None,
         channel: str | None = None,
         idempotency_key: str | None = None,
