@@ -30,6 +30,29 @@ def test_creates_and_lists_messages(client: TestClient, world: World) -> None:
     assert one == message
 
 
+def test_messages_are_listed_a_page_at_a_time(client: TestClient, world: World) -> None:
+    """The first 1,000 used to be all there was: newer messages could not be listed."""
+    for n in range(4):
+        new_message(client, world, name=f"Issue {n}")  # ids 4 to 7
+    pages, url = [], "/api/v1/messages?limit=3"
+    while url:
+        answer = client.get(url, headers=bearer(world.admin_key)).json()
+        pages.append([m["id"] for m in answer["messages"]])
+        url = answer["next"]
+    assert pages == [[1, 2, 3], [4, 5, 6], [7]]
+    tail = client.get("/api/v1/messages?after=6", headers=bearer(world.admin_key)).json()
+    assert [m["id"] for m in tail["messages"]] == [7] and tail["next"] is None
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=1001", "after=-1", "after=x", "limit=", "after=1.5", "page=2"]
+)
+def test_a_bad_page_is_refused(client: TestClient, world: World, query: str) -> None:
+    answer = client.get(f"/api/v1/messages?{query}", headers=bearer(world.admin_key))
+    assert answer.status_code == 400
+    assert error_of(answer)["code"] in ("invalid_field", "unknown_field")
+
+
 @pytest.mark.parametrize(
     ("fields", "code"),
     [

@@ -290,8 +290,10 @@ def create_message(
     return Call("POST", "/api/v1/messages", _json, json=body)
 
 
-def list_messages() -> Call[list[Json]]:
-    return Call("GET", "/api/v1/messages", _field("messages"), repeatable=True)
+def list_messages(after: int = 0, limit: int = 1000) -> Call[list[Json]]:
+    """A page of messages by id after ``after``; a full page may have more behind it."""
+    params = {"after": str(_whole(after, "after")), "limit": str(_whole(limit, "limit"))}
+    return Call("GET", "/api/v1/messages", _field("messages"), params=params, repeatable=True)
 
 
 def get_message(message_id: int) -> Call[Json]:

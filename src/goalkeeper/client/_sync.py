@@ -134,8 +134,10 @@ class Client:
     ) -> Json:
         return self._run(_base.create_message(name, channel, list, sent_at))
 
-    def list_messages(self) -> list[Json]:
-        return self._run(_base.list_messages())
+    def list_messages(self, after: int = 0, limit: int = 1000) -> list[Json]:
+        """Up to ``limit`` (1,000 at most) messages with ids above ``after``, by id; when a
+        page is full, the next starts after its last message's id."""
+        return self._run(_base.list_messages(after, limit))
 
     def get_message(self, message_id: int) -> Json:
         return self._run(_base.get_message(message_id))

@@ -361,10 +361,11 @@ class PostgresStore(PostgresFulfillments):
         )
         return None if row is None else self._message(row)
 
-    def list_messages(self, account_id: int, limit: int = 1000) -> list[Message]:
+    def list_messages(self, account_id: int, limit: int = 1000, after: int = 0) -> list[Message]:
         rows = self._all(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE account_id = %s ORDER BY id LIMIT %s",
-            (account_id, limit),
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE account_id = %s AND id > %s"
+            " ORDER BY id LIMIT %s",
+            (account_id, after, limit),
         )
         return [self._message(r) for r in rows]
 

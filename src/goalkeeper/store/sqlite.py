@@ -433,11 +433,11 @@ class SqliteStore(SqliteFulfillments):
         )
         return None if row is None else self._message(row)
 
-    def list_messages(self, account_id: int, limit: int = 1000) -> list[Message]:
+    def list_messages(self, account_id: int, limit: int = 1000, after: int = 0) -> list[Message]:
         rows = self._read().execute(
             "SELECT account_id, id, name, channel, list, sent_at FROM messages"
-            " WHERE account_id = ? ORDER BY id LIMIT ?",
-            (account_id, limit),
+            " WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (account_id, after, limit),
         )
         return [self._message(r) for r in rows]
 

@@ -1,15 +1,23 @@
-"""``/api/v1/messages``: register sends, their recipients' GUIDs, and personalize content."""
+"""``/api/v1/messages``: register sends, their recipients' GUIDs, and personalize content.
+
+``GET /api/v1/messages`` answers a page of the account's messages by id (``limit``, at
+most 1,000) after the id ``after``, and ``next``: the URL of the following page when
+this one is full, else null.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from goalkeeper.core import registry
+from goalkeeper.errors import InvalidField
 from goalkeeper.guid import format_guid
 from goalkeeper.web.api.common import (
     ADMIN,
@@ -23,6 +31,20 @@ from goalkeeper.wire import json_api
 
 if TYPE_CHECKING:
     from goalkeeper.web.app import Goalkeeper
+
+
+PAGE = 1000  # most messages in one answer
+PAGE_QUERY = frozenset(("after", "limit"))
+_DIGITS = re.compile(r"[0-9]{1,19}", re.ASCII)
+
+
+def _count(text: str | None, name: str, low: int, high: int, default: int) -> int:
+    """A whole-number query parameter from ``low`` to ``high``; absent: ``default``."""
+    if text is None:
+        return default
+    if not _DIGITS.fullmatch(text) or not low <= int(text) <= high:
+        raise InvalidField(f"{name} must be a whole number from {low:,} to {high:,}.")
+    return int(text)
 
 
 def routes(gk: Goalkeeper, limit: int) -> list[Route]:
@@ -45,9 +67,15 @@ def routes(gk: Goalkeeper, limit: int) -> list[Route]:
 
     async def list_messages(request: Request) -> Response:
         key = await authenticate(gk, request, ADMIN)
-        check_query(request)
-        messages = await asyncio.to_thread(store.list_messages, key.account_id)
-        return JSONResponse({"messages": [message_json(m) for m in messages]})
+        check_query(request, PAGE_QUERY)
+        after = _count(request.query_params.get("after"), "after", 0, 2**63 - 1, 0)
+        size = _count(request.query_params.get("limit"), "limit", 1, PAGE, PAGE)
+        messages = await asyncio.to_thread(store.list_messages, key.account_id, size, after)
+        # A full page may have more behind it: the next one starts after its last id.
+        following = None
+        if len(messages) == size:
+            following = f"/api/v1/messages?{urlencode({'after': messages[-1].id, 'limit': size})}"
+        return JSONResponse({"messages": [message_json(m) for m in messages], "next": following})
 
     async def get_message(request: Request) -> Response:
         key = await authenticate(gk, request, ADMIN)

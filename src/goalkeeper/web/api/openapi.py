@@ -164,7 +164,16 @@ SCHEMAS: dict[str, Schema] = {
             "sent_at": {"type": ["string", "null"], "format": "date-time"},
         },
     ),
-    "Messages": obj(["messages"], {"messages": {"type": "array", "items": ref("Message")}}),
+    "Messages": obj(
+        ["messages", "next"],
+        {
+            "messages": {"type": "array", "items": ref("Message")},
+            "next": {
+                "type": ["string", "null"],
+                "description": "The following page's URL when this one is full, else null",
+            },
+        },
+    ),
     "NewRecipients": obj(
         ["recipients"],
         {
@@ -314,7 +323,27 @@ PATHS: dict[str, dict[str, Schema]] = {
     },
     "/api/v1/messages": {
         "post": operation("Register a message", (201, "Message"), _WITH_BODY, body="NewMessage"),
-        "get": operation("List the account's messages", (200, "Messages"), _WITHOUT_BODY),
+        "get": operation(
+            "List the account's messages by id, a page at a time",
+            (200, "Messages"),
+            _WITHOUT_BODY,
+            params=[
+                {
+                    "name": "after",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+                    "description": "Messages with a larger id (default 0)",
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    "description": "Most messages in the answer (default 1,000)",
+                },
+            ],
+        ),
     },
     "/api/v1/messages/{id}": {
         "get": operation("One message", (200, "Message"), (*_WITHOUT_BODY, 404), params=[ID_PARAM]),
