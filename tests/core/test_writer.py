@@ -121,33 +121,3 @@ def test_stop_answers_everything_queued_then_refuses(store: Store, world: World)
     outcomes, _ = run_with_writer(store, 8, body)
     assert len(outcomes) == 50 and all(isinstance(o, Stored) for o in outcomes)
     assert store.count_fulfillments(world.account_id) == 50
-
-
-def test_requests_queued_behind_a_lock_timeout_fail_with_it(
-    store: Store, world: World, database_url: str
-) -> None:
-    """The thread does as the writer process does (tests/core/test_writer_process.py)."""
-    if store.dialect != "postgresql":
-        pytest.skip("SQLite waits 10 s for a lock; PostgreSQL's 5 s keeps this test short")
-    import psycopg
-
-    holder = psycopg.connect(database_url)
-    holder.execute("LOCK TABLE fulfillments IN EXCLUSIVE MODE")  # a transaction left open
-
-    async def body(writer: Writer) -> tuple[list[Any], float]:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        first = asyncio.ensure_future(writer.submit(request(world)))
-        await asyncio.sleep(1.0)  # the first batch is waiting for the lock by now
-        later = [writer.submit(request(world)) for _ in range(3)]
-        outcomes = await asyncio.gather(first, *later, return_exceptions=True)
-        return outcomes, loop.time() - started
-
-    try:
-        (outcomes, seconds), _ = run_with_writer(store, 512, body)
-    finally:
-        holder.rollback()
-        holder.close()
-    assert all(isinstance(o, StorageUnavailable) for o in outcomes), outcomes
-    assert seconds < 8  # one lock timeout (5 s), not two
-    assert store.count_fulfillments(world.account_id) == 0

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from goalkeeper.core.writer import FulfillmentWriter, Writer
 from goalkeeper.core.writer_process import (
     ProcessWriter,
     _take_batch,
@@ -193,11 +194,13 @@ def test_the_child_imports_from_the_paths_the_server_process_added(
     assert str(tmp_path).encode() in variables[b"PYTHONPATH"].split(os.pathsep.encode())
 
 
+@pytest.mark.parametrize("kind", ["process", "thread"])
 def test_requests_queued_behind_a_lock_timeout_fail_with_it(
-    store: Store, world: World, database_url: str
+    store: Store, world: World, database_url: str, kind: str
 ) -> None:
     """They used to wait a lock timeout of their own after the first batch's (10 s for
-    a 5 s lock_timeout), then be written once the other client let go."""
+    a 5 s lock_timeout), then be written once the other client let go. Meanwhile the
+    writer's health says writes fail (/readyz: unready), until one succeeds."""
     if store.dialect != "postgresql":
         pytest.skip("SQLite waits 10 s for a lock; PostgreSQL's 5 s keeps this test short")
     import psycopg
@@ -205,22 +208,27 @@ def test_requests_queued_behind_a_lock_timeout_fail_with_it(
     holder = psycopg.connect(database_url)
     holder.execute("LOCK TABLE fulfillments IN EXCLUSIVE MODE")  # a transaction left open
 
-    async def body(writer: ProcessWriter) -> tuple[list[Any], float]:
+    async def body(writer: FulfillmentWriter) -> tuple[list[Any], float]:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        first = writer.submit(request(world))
+        first = asyncio.ensure_future(writer.submit(request(world)))
         await asyncio.sleep(1.0)  # the first batch is waiting for the lock by now
         later = [writer.submit(request(world)) for _ in range(3)]
-        outcomes = await asyncio.gather(first, *later)
+        outcomes = await asyncio.gather(first, *later, return_exceptions=True)
         seconds = loop.time() - started
-        assert writer.health.failing()  # /readyz says unready
+        assert writer.health.failing()
         holder.rollback()
         assert isinstance(await writer.submit(request(world)), Stored)
         assert not writer.health.failing()
         return outcomes, seconds
 
+    def make(on_batch: Callable[[int, float], None]) -> FulfillmentWriter:
+        if kind == "thread":
+            return Writer(store, batch_max=512, on_batch=on_batch)
+        return ProcessWriter(database_url, batch_max=512, on_batch=on_batch)
+
     try:
-        (outcomes, seconds), _ = run_with_process_writer(database_url, 512, body)
+        (outcomes, seconds), _ = run_started(make, body)
     finally:
         holder.rollback()
         holder.close()
