@@ -288,6 +288,24 @@ def test_recipients_import_names_the_lines_whose_guid_another_send_holds(
         assert store.count_recipients(int(account)) == 4
     finally:
         store.close()
+    # a message whose every record is taken is not left behind, empty
+    others = tmp_path / "others.csv"
+    others.write_text(
+        "guid,message,subscriber,channel\n"
+        "C7015756-95F3-4509-8C6C-759FEEC48F91,Autumn sale,mallory,Email\n"
+    )
+    code, out, _ = run(
+        capsys, "recipients", "import", str(others), "--database", db, "--account", account
+    )
+    assert code == 1
+    assert out.strip() == (
+        "1 records: 0 registered, 0 already registered, 1 taken by other sends, 0 messages created"
+    )
+    store = open_store(db)
+    try:
+        assert store.find_message(int(account), "Autumn sale", Channel.EMAIL) is None
+    finally:
+        store.close()
 
 
 def test_recipients_import_ndjson_onto_one_message(

@@ -232,6 +232,7 @@ def import_records(
     now = dt.datetime.now(dt.UTC)
     chunk: list[Recipient] = []
     lines: dict[int, int] = {}  # id of a chunk's recipient -> its line in the file
+    created: list[int] = []  # messages this import made
 
     def flush() -> None:
         registered = store.add_recipients(chunk)
@@ -257,6 +258,7 @@ def import_records(
                     target = store.create_message(
                         account_id, record.message, record.channel, record.list, record.sent_at
                     )
+                    created.append(target.id)
                     result.messages_created += 1
                 messages[key] = target
         recipient = Recipient(
@@ -277,4 +279,8 @@ def import_records(
                 raise ImportStopped(result)
     if chunk:
         flush()
+    # A message made for records whose GUIDs all turned out taken holds nothing.
+    for message_id in created:
+        if store.delete_empty_message(account_id, message_id):
+            result.messages_created -= 1
     return result

@@ -361,6 +361,15 @@ class PostgresStore(PostgresFulfillments):
         )
         return None if row is None else self._message(row)
 
+    def delete_empty_message(self, account_id: int, message_id: int) -> bool:
+        with self._transaction() as conn:
+            cur = conn.execute(
+                "DELETE FROM messages WHERE account_id = %s AND id = %s AND NOT EXISTS"
+                " (SELECT 1 FROM recipients WHERE account_id = %s AND message_id = %s)",
+                (account_id, message_id, account_id, message_id),
+            )
+            return cur.rowcount > 0
+
     def list_messages(self, account_id: int, limit: int = 1000, after: int = 0) -> list[Message]:
         rows = self._all(
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE account_id = %s AND id > %s"

@@ -433,6 +433,15 @@ class SqliteStore(SqliteFulfillments):
         )
         return None if row is None else self._message(row)
 
+    def delete_empty_message(self, account_id: int, message_id: int) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "DELETE FROM messages WHERE account_id = ? AND id = ? AND NOT EXISTS"
+                " (SELECT 1 FROM recipients WHERE account_id = ? AND message_id = ?)",
+                (account_id, message_id, account_id, message_id),
+            )
+            return cur.rowcount > 0
+
     def list_messages(self, account_id: int, limit: int = 1000, after: int = 0) -> list[Message]:
         rows = self._read().execute(
             "SELECT account_id, id, name, channel, list, sent_at FROM messages"
