@@ -25,6 +25,16 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def import_log(
+    capsys: pytest.CaptureFixture[str], db: str, account: object, path: Path, *extra: str
+) -> tuple[int, str, str]:
+    """``goalkeeper recipients import PATH`` into ``account``."""
+    return run(
+        capsys, "recipients", "import", str(path), "--database", db, "--account", str(account),
+        *extra,
+    )  # fmt: skip
+
+
 @pytest.fixture
 def db(database_url: str) -> str:
     return database_url
@@ -214,9 +224,7 @@ def test_recipients_import_csv_is_idempotent(
     account = str(init(capsys, db)["account_id"])
     path = tmp_path / "sends.csv"
     path.write_text(CSV)
-    code, out, _ = run(
-        capsys, "recipients", "import", str(path), "--database", db, "--account", account, "--json"
-    )
+    code, out, _ = import_log(capsys, db, account, path, "--json")
     assert code == 0
     assert json.loads(out) == {
         "records": 3,
@@ -230,9 +238,7 @@ def test_recipients_import_csv_is_idempotent(
         doc.split("With `--json` the same counts are one JSON document:")[1].split("`")[1]
     )
     assert list(json.loads(out)) == list(documented)  # the keys the docs show, in order
-    code, out, _ = run(
-        capsys, "recipients", "import", str(path), "--database", db, "--account", account, "--json"
-    )
+    code, out, _ = import_log(capsys, db, account, path, "--json")
     assert json.loads(out) == {
         "records": 3,
         "registered": 0,
@@ -240,9 +246,7 @@ def test_recipients_import_csv_is_idempotent(
         "taken": 0,
         "messages_created": 0,
     }
-    code, out, _ = run(
-        capsys, "recipients", "import", str(path), "--database", db, "--account", account
-    )
+    code, out, _ = import_log(capsys, db, account, path)
     assert out == "3 records: 0 registered, 3 already registered, 0 messages created\n"
     store = open_store(db)
     try:
@@ -260,19 +264,14 @@ def test_recipients_import_names_the_lines_whose_guid_another_send_holds(
     account = str(init(capsys, db)["account_id"])
     path = tmp_path / "sends.csv"
     path.write_text(CSV)
-    assert (
-        run(capsys, "recipients", "import", str(path), "--database", db, "--account", account)[0]
-        == 0
-    )
+    assert import_log(capsys, db, account, path)[0] == 0
     taken = tmp_path / "taken.csv"
     taken.write_text(
         "guid,message,subscriber,channel\n"
         "C7015756-95F3-4509-8C6C-759FEEC48F91,Welcome,mallory,Email\n"  # alice's GUID
         "11111111-2222-4333-8444-555555555555,Welcome,dave,Email\n"
     )
-    code, out, err = run(
-        capsys, "recipients", "import", str(taken), "--database", db, "--account", account
-    )
+    code, out, err = import_log(capsys, db, account, taken)
     assert code == 1
     assert out.strip() == (
         "2 records: 1 registered, 0 already registered, 1 taken by other sends, 0 messages created"
@@ -294,9 +293,7 @@ def test_recipients_import_names_the_lines_whose_guid_another_send_holds(
         "guid,message,subscriber,channel\n"
         "C7015756-95F3-4509-8C6C-759FEEC48F91,Autumn sale,mallory,Email\n"
     )
-    code, out, _ = run(
-        capsys, "recipients", "import", str(others), "--database", db, "--account", account
-    )
+    code, out, _ = import_log(capsys, db, account, others)
     assert code == 1
     assert out.strip() == (
         "1 records: 0 registered, 0 already registered, 1 taken by other sends, 0 messages created"
@@ -320,19 +317,7 @@ def test_recipients_import_ndjson_onto_one_message(
         '{"guid": "C7015756-95F3-4509-8C6C-759FEEC48F91", "subscriber": "s1"}\n\n'
         '{"guid": "5b0e3c9a-1111-4222-8333-444455556666", "subscriber": "s2", "channel": "WebPush"}\n'
     )
-    code, out, _ = run(
-        capsys,
-        "recipients",
-        "import",
-        str(path),
-        "--database",
-        db,
-        "--account",
-        str(account),
-        "--message",
-        str(message.id),
-        "--json",
-    )
+    code, out, _ = import_log(capsys, db, account, path, "--message", str(message.id), "--json")
     assert code == 0, out
     assert json.loads(out)["registered"] == 2
 
@@ -382,9 +367,7 @@ def test_recipients_import_bad_record_imports_nothing(
     account = str(init(capsys, db)["account_id"])
     path = tmp_path / "sends.csv"
     path.write_text(content)
-    code, _, err = run(
-        capsys, "recipients", "import", str(path), "--database", db, "--account", account
-    )
+    code, _, err = import_log(capsys, db, account, path)
     assert code == 2
     assert "nothing imported" in err and expected in err
     store = open_store(db)
@@ -413,9 +396,7 @@ def test_recipients_import_bad_json_line(
     account = str(init(capsys, db)["account_id"])
     path = tmp_path / "sends.ndjson"
     path.write_text(content)
-    code, _, err = run(
-        capsys, "recipients", "import", str(path), "--database", db, "--account", account
-    )
+    code, _, err = import_log(capsys, db, account, path)
     assert code == 2 and expected in err
 
 
@@ -535,9 +516,7 @@ def test_recipients_import_of_a_directory_says_it_is_one(
     capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
 ) -> None:
     account = str(init(capsys, db)["account_id"])
-    code, _, err = run(
-        capsys, "recipients", "import", str(tmp_path), "--database", db, "--account", account
-    )
+    code, _, err = import_log(capsys, db, account, tmp_path)
     assert code == 2
     assert err == f"goalkeeper: error: {tmp_path} is a directory: give the send log's file name\n"
 
@@ -575,9 +554,7 @@ def test_an_interrupted_import_says_exactly_how_far_it_got_and_how_to_finish(
         f"sends.csv: interrupted: the first {stored:,} of {records:,} records are registered;"
         " run the same import again to register the rest (it skips GUIDs already registered)\n"
     ), err
-    code, out, _ = run(
-        capsys, "recipients", "import", str(path), "--database", db, "--account", account
-    )
+    code, out, _ = import_log(capsys, db, account, path)
     assert code == 0
     assert out == (
         f"{records} records: {records - stored} registered, {stored} already registered,"

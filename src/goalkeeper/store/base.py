@@ -13,7 +13,7 @@ import datetime as dt
 import importlib.resources
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from goalkeeper.errors import Conflict, GoalkeeperError
 from goalkeeper.guid import format_guid
@@ -39,6 +39,14 @@ class Migration:
     version: int
     name: str
     sql: str
+
+
+# An API key's record as both backends read it: these columns, then api_key_of(row).
+KEY_COLUMNS = "id, account_id, prefix, scope, origins, rate_limit"
+
+
+def api_key_of(row: Sequence[Any]) -> ApiKey:
+    return ApiKey(int(row[0]), int(row[1]), row[2], Scope(row[3]), tuple(row[4].split()), row[5])
 
 
 def migrations(dialect: str) -> list[Migration]:

@@ -28,9 +28,11 @@ import psycopg
 from goalkeeper.errors import Conflict, SchemaOutdated
 from goalkeeper.model import ApiKey, Channel, Counting, Goal, Message, Recipient, Scope
 from goalkeeper.store.base import (
+    KEY_COLUMNS,
     Migration,
     NewGoal,
     Registered,
+    api_key_of,
     migrations,
     same_send,
     taken_error,
@@ -177,25 +179,20 @@ class PostgresStore(PostgresFulfillments):
 
     def find_api_key(self, key_hash: bytes) -> ApiKey | None:
         row = self._one(
-            "SELECT id, account_id, prefix, scope, origins, rate_limit FROM api_keys"
-            " WHERE key_hash = %s AND revoked_at IS NULL",
+            f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL",
             (key_hash,),
         )
         if row is None:
             return None
-        return ApiKey(
-            int(row[0]), int(row[1]), row[2], Scope(row[3]), tuple(row[4].split()), row[5]
-        )
+        return api_key_of(row)
 
     def list_api_keys(self, account_id: int, scope: Scope) -> list[ApiKey]:
         rows = self._all(
-            "SELECT id, account_id, prefix, scope, origins, rate_limit FROM api_keys"
-            " WHERE account_id = %s AND scope = %s AND revoked_at IS NULL ORDER BY id",
+            f"SELECT {KEY_COLUMNS} FROM api_keys"
+            f" WHERE account_id = %s AND scope = %s AND revoked_at IS NULL ORDER BY id",
             (account_id, scope.value),
         )
-        return [
-            ApiKey(int(r[0]), int(r[1]), r[2], Scope(r[3]), tuple(r[4].split()), r[5]) for r in rows
-        ]
+        return [api_key_of(r) for r in rows]
 
     def tracker_origins(self) -> set[str]:
         """Every origin allowed by an active tracker key (for CORS preflights)."""
@@ -220,17 +217,14 @@ class PostgresStore(PostgresFulfillments):
 
     def find_session(self, account_id: int, token_hash: bytes) -> ApiKey | None:
         row = self._one(
-            "SELECT k.id, k.account_id, k.prefix, k.scope, k.origins, k.rate_limit"
-            " FROM dashboard_sessions s JOIN api_keys k ON k.id = s.key_id"
-            " WHERE s.account_id = %s AND s.token_hash = %s AND s.expires_at > now()"
-            " AND k.revoked_at IS NULL",
+            f"SELECT {KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL AND id ="
+            " (SELECT key_id FROM dashboard_sessions"
+            " WHERE account_id = %s AND token_hash = %s AND expires_at > now())",
             (account_id, token_hash),
         )
         if row is None:
             return None
-        return ApiKey(
-            int(row[0]), int(row[1]), row[2], Scope(row[3]), tuple(row[4].split()), row[5]
-        )
+        return api_key_of(row)
 
     def delete_session(self, account_id: int, token_hash: bytes) -> None:
         with self._transaction() as conn:

@@ -29,7 +29,15 @@ from goalkeeper.model import (
     Scope,
     utcnow,
 )
-from goalkeeper.store.base import Migration, NewGoal, Registered, migrations, taken_error
+from goalkeeper.store.base import (
+    KEY_COLUMNS,
+    Migration,
+    NewGoal,
+    Registered,
+    api_key_of,
+    migrations,
+    taken_error,
+)
 from goalkeeper.store.sqlite_fulfillments import SqliteFulfillments
 from goalkeeper.store.sqlite_reports import parse_ts, ts
 
@@ -229,23 +237,22 @@ class SqliteStore(SqliteFulfillments):
         row = (
             self._read()
             .execute(
-                "SELECT id, account_id, prefix, scope, origins, rate_limit FROM api_keys"
-                " WHERE key_hash = ? AND revoked_at IS NULL",
+                f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
                 (key_hash,),
             )
             .fetchone()
         )
         if row is None:
             return None
-        return ApiKey(row[0], row[1], row[2], Scope(row[3]), tuple(row[4].split()), row[5])
+        return api_key_of(row)
 
     def list_api_keys(self, account_id: int, scope: Scope) -> list[ApiKey]:
         rows = self._read().execute(
-            "SELECT id, account_id, prefix, scope, origins, rate_limit FROM api_keys"
-            " WHERE account_id = ? AND scope = ? AND revoked_at IS NULL ORDER BY id",
+            f"SELECT {KEY_COLUMNS} FROM api_keys"
+            f" WHERE account_id = ? AND scope = ? AND revoked_at IS NULL ORDER BY id",
             (account_id, scope.value),
         )
-        return [ApiKey(r[0], r[1], r[2], Scope(r[3]), tuple(r[4].split()), r[5]) for r in rows]
+        return [api_key_of(r) for r in rows]
 
     def tracker_origins(self) -> set[str]:
         """Every origin allowed by an active tracker key (for CORS preflights)."""
@@ -273,17 +280,16 @@ class SqliteStore(SqliteFulfillments):
         row = (
             self._read()
             .execute(
-                "SELECT k.id, k.account_id, k.prefix, k.scope, k.origins, k.rate_limit"
-                " FROM dashboard_sessions s JOIN api_keys k ON k.id = s.key_id"
-                " WHERE s.account_id = ? AND s.token_hash = ? AND s.expires_at > ?"
-                " AND k.revoked_at IS NULL",
+                f"SELECT {KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL AND id ="
+                " (SELECT key_id FROM dashboard_sessions"
+                " WHERE account_id = ? AND token_hash = ? AND expires_at > ?)",
                 (account_id, token_hash, ts(utcnow())),
             )
             .fetchone()
         )
         if row is None:
             return None
-        return ApiKey(row[0], row[1], row[2], Scope(row[3]), tuple(row[4].split()), row[5])
+        return api_key_of(row)
 
     def delete_session(self, account_id: int, token_hash: bytes) -> None:
         with self._write() as conn:

@@ -30,7 +30,7 @@ from goalkeeper.observability import (
     FULFILLMENTS_REJECTED,
 )
 from goalkeeper.wire.beacon import MAX_BODY, parse_beacon
-from goalkeeper.wire.body import ClientDisconnected, decode_content
+from goalkeeper.wire.body import ClientDisconnected, declared_length, decode_content
 
 if TYPE_CHECKING:
     from goalkeeper.web.app import Goalkeeper
@@ -91,7 +91,9 @@ def routes(gk: Goalkeeper) -> list[Route]:
         allow: dict[str, str] = {"Vary": "Origin"}
         data = None
         try:
-            raw = await gk.deadlines.read(request.receive, MAX_BODY, _content_length(request))
+            raw = await gk.deadlines.read(
+                request.receive, MAX_BODY, declared_length(request.headers.get("content-length"))
+            )
             body = decode_content(raw, request.headers.get("content-encoding"), MAX_BODY)
             data = parse_beacon(body)
             key = await gk.ingestor.identify(data.key, TRACKER_SCOPES)
@@ -139,8 +141,3 @@ def routes(gk: Goalkeeper) -> list[Route]:
         Route("/tracker.js", tracker_js, methods=["GET"]),
         Route("/api/v1/beacon", beacon, methods=["POST", "OPTIONS"]),
     ]
-
-
-def _content_length(request: Request) -> int | None:
-    raw = request.headers.get("content-length")
-    return int(raw) if raw is not None and raw.isdigit() else None

@@ -38,7 +38,7 @@ from goalkeeper.core.reports import (
 from goalkeeper.errors import GoalkeeperError, InvalidField
 from goalkeeper.model import ApiKey, Scope
 from goalkeeper.web.chart import Point, series_svg
-from goalkeeper.wire.body import ClientDisconnected
+from goalkeeper.wire.body import ClientDisconnected, declared_length
 
 if TYPE_CHECKING:
     from goalkeeper.web.app import Goalkeeper
@@ -202,11 +202,9 @@ def routes(gk: Goalkeeper) -> list[BaseRoute]:
 
     async def form_of(request: Request) -> dict[str, list[str]]:
         """A posted form, read within _MAX_FORM bytes and the body deadline."""
-        length = request.headers.get("content-length")
+        length = declared_length(request.headers.get("content-length"))
         try:
-            body = await gk.deadlines.read(
-                request.receive, _MAX_FORM, int(length) if length and length.isdigit() else None
-            )
+            body = await gk.deadlines.read(request.receive, _MAX_FORM, length)
         except ClientDisconnected:
             return {}
         return parse_qs(body.decode("utf-8", "replace"))

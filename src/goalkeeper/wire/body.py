@@ -101,6 +101,14 @@ async def read_body(receive: Receive, limit: int, content_length: int | None = N
             return b"".join(chunks)
 
 
+def declared_length(value: str | None) -> int | None:
+    """A Content-Length header's value as a number; None when absent or not ASCII digits
+    (the HTTP parser refuses such a request before it gets here)."""
+    if value and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
 def decode_content(body: bytes, encoding: str | None, limit: int) -> bytes:
     """The body with its Content-Encoding undone, never more than ``limit`` bytes."""
     if encoding is None:

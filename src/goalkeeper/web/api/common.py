@@ -20,7 +20,7 @@ from goalkeeper.errors import (
     UnknownField,
 )
 from goalkeeper.model import ApiKey, Goal, Message, Scope
-from goalkeeper.wire.body import ClientDisconnected, decode_content
+from goalkeeper.wire.body import ClientDisconnected, declared_length, decode_content
 
 if TYPE_CHECKING:
     from goalkeeper.web.app import Goalkeeper
@@ -67,11 +67,9 @@ async def read_body(gk: Goalkeeper, request: Request, limit: int) -> bytes:
     Read like every body (``wire.body``): a sender that trickles it past
     ``body_timeout_seconds`` gets 408.
     """
-    length = request.headers.get("content-length")
+    length = declared_length(request.headers.get("content-length"))
     try:
-        raw = await gk.deadlines.read(
-            request.receive, limit, int(length) if length and length.isdigit() else None
-        )
+        raw = await gk.deadlines.read(request.receive, limit, length)
         return decode_content(raw, request.headers.get("content-encoding"), limit)
     except BodyTooLarge:
         raise BodyTooLarge(f"Request body is too large: at most {limit} bytes.") from None
